@@ -1,0 +1,484 @@
+"""Pyramid Vision Transformer (PVT v1) backbone.
+
+Wang et al., "Pyramid Vision Transformer: A Versatile Backbone for Dense Prediction
+without Convolutions", ICCV 2021 (arXiv 2102.12122). The code follows the paper's
+Section 3 top to bottom: patch embedding (3.2), spatial-reduction attention (3.3,
+Eq. 1-4), the encoder block, and the four-stage pyramid of Table 1.
+
+Numerics match the official implementation: LayerNorm eps 1e-5 in the patch embedding
+and in the spatial-reduction norm, eps 1e-6 in the two norms of each block, exact GELU,
+and position embeddings learned at the pretraining size that are bilinearly resized
+(``align_corners=False``) to the actual feature size of every stage.
+
+Input size rule: a stage with patch size ``p`` maps ``h x w`` to ``floor(h/p) x floor(w/p)``
+(a convolution with kernel = stride = ``p`` and no padding), so the default arches give
+F_i of size ``floor(H / 2**(i+1))`` for i = 1..4 (strides 4/8/16/32; the remainder is
+dropped, as in the official code). Spatial reduction needs at least ``R_i`` tokens per
+side in stage i, which makes 32x32 the smallest input the paper's arches accept;
+:attr:`PVT.min_input_size` holds the bound and smaller inputs raise ``ValueError``.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from mmengine.logging import print_log
+from mmengine.model import BaseModule
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ..registry import MODELS
+
+# Table 1 of the paper. Keys of a custom arch dict are the same.
+ARCH_SETTINGS: dict[str, dict[str, tuple[int, ...]]] = {
+    'tiny': dict(depths=(2, 2, 2, 2)),
+    'small': dict(depths=(3, 4, 6, 3)),
+    'medium': dict(depths=(3, 4, 18, 3)),
+    'large': dict(depths=(3, 8, 27, 3)),
+}
+_COMMON = dict(
+    patch_sizes=(4, 2, 2, 2),
+    embed_dims=(64, 128, 320, 512),
+    num_heads=(1, 2, 5, 8),
+    mlp_ratios=(8, 8, 4, 4),
+    sr_ratios=(8, 4, 2, 1),
+)
+for _arch in ARCH_SETTINGS.values():
+    _arch.update({k: v for k, v in _COMMON.items()})
+ARCH_KEYS = ('patch_sizes', 'embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'sr_ratios')
+
+PATCH_NORM_EPS = 1e-5  # official: nn.LayerNorm default in PatchEmbed and in Attention.norm
+BLOCK_NORM_EPS = 1e-6  # official: partial(nn.LayerNorm, eps=1e-6) for Block.norm1/norm2
+
+
+def resolve_arch(arch: str | dict[str, Sequence[int]]) -> dict[str, tuple[int, ...]]:
+    """Returns the arch table entry for a size name, or validates a custom arch dict.
+
+    Args:
+        arch: ``'tiny'``, ``'small'``, ``'medium'``, ``'large'``, or a dict with the keys
+            of :data:`ARCH_KEYS`, each a sequence with one value per stage.
+
+    Raises:
+        ValueError: unknown name, missing or extra keys, lists of different lengths,
+            non-positive values, or heads that do not divide the channels.
+    """
+    if isinstance(arch, str):
+        name = arch.lower()
+        if name not in ARCH_SETTINGS:
+            raise ValueError(f'Unknown PVT arch {arch!r}; valid names are '
+                             f'{sorted(ARCH_SETTINGS)} or a dict with keys {list(ARCH_KEYS)}.')
+        return dict(ARCH_SETTINGS[name])
+    if not isinstance(arch, dict):
+        raise TypeError(f'PVT arch must be a name or a dict, got {type(arch).__name__}.')
+    missing = [k for k in ARCH_KEYS if k not in arch]
+    extra = [k for k in arch if k not in ARCH_KEYS]
+    if missing or extra:
+        raise ValueError(f'Custom PVT arch must have exactly the keys {list(ARCH_KEYS)}; '
+                         f'missing {missing}, unexpected {extra}.')
+    spec = {k: tuple(arch[k]) for k in ARCH_KEYS}
+    lengths = {k: len(v) for k, v in spec.items()}
+    if len(set(lengths.values())) != 1 or not next(iter(lengths.values())):
+        raise ValueError(f'Custom PVT arch lists must all have one entry per stage (same, '
+                         f'non-zero length); got lengths {lengths}.')
+    for key, values in spec.items():
+        if any(not isinstance(v, (int, float)) or v <= 0 for v in values):
+            raise ValueError(f'Custom PVT arch {key!r} must hold positive numbers, got {values}.')
+    for i, (dim, heads) in enumerate(zip(spec['embed_dims'], spec['num_heads'])):
+        if dim % heads:
+            raise ValueError(f'Custom PVT arch stage {i + 1}: num_heads={heads} does not divide '
+                             f'embed_dims={dim}.')
+    return spec
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patch embedding: Conv2d(kernel = stride = patch size) + LayerNorm."""
+
+    def __init__(self, in_channels: int, embed_dim: int, patch_size: int) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.norm = nn.LayerNorm(embed_dim, eps=PATCH_NORM_EPS)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """Maps (B, C, H, W) to tokens (B, H'W', D) and the grid size (H', W')."""
+        x = self.proj(x)
+        hw = (x.shape[2], x.shape[3])
+        return self.norm(x.flatten(2).transpose(1, 2)), hw
+
+
+class SpatialReductionAttention(nn.Module):
+    """Multi-head attention whose keys and values come from a spatially reduced input.
+
+    SR(x) = LayerNorm(Conv2d_{k=s=R}(x)) shrinks the key/value sequence R^2 times
+    (paper Eq. 3). ``q`` and ``kv`` are separate projections, as in the official code.
+
+    Args:
+        dim: channels.
+        num_heads: attention heads; must divide ``dim``.
+        sr_ratio: spatial-reduction ratio R (1 = plain multi-head attention).
+        qkv_bias: bias in the q and kv projections.
+        attn_drop: dropout on the attention weights.
+        proj_drop: dropout after the output projection.
+        fused: use ``F.scaled_dot_product_attention`` (fused kernels); ``False`` runs the
+            explicit softmax(QK^T / sqrt(d)) V, for reference and export.
+    """
+
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0, fused: bool = True) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.sr_ratio = sr_ratio
+        self.fused = fused
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        if sr_ratio > 1:
+            self.sr = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
+            self.norm = nn.LayerNorm(dim, eps=PATCH_NORM_EPS)
+
+    def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        B, N, C = x.shape
+        q = self.q(x).view(B, N, self.num_heads, self.head_dim).transpose(1, 2)
+        if self.sr_ratio > 1:
+            x_ = x.transpose(1, 2).reshape(B, C, hw[0], hw[1])
+            x = self.norm(self.sr(x_).flatten(2).transpose(1, 2))
+        k, v = self.kv(x).view(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        drop = self.attn_drop if self.training else 0.0
+        if self.fused:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            attn = (q * self.scale) @ k.transpose(-2, -1)
+            attn = F.dropout(attn.softmax(dim=-1), p=drop)
+            out = attn @ v
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, C)))
+
+
+class Mlp(nn.Module):
+    """The feed-forward layer: Linear, GELU, Linear (with dropout after each)."""
+
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drops the whole residual branch per sample while training."""
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask.div_(keep)
+
+    def extra_repr(self) -> str:
+        return f'drop_prob={self.drop_prob}'
+
+
+class Block(nn.Module):
+    """Encoder layer: x + SRA(LN(x)), then x + MLP(LN(x)), each with stochastic depth."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int,
+                 qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
+                 drop_path: float = 0.0, fused_attn: bool = True) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
+        self.attn = SpatialReductionAttention(dim, num_heads, sr_ratio, qkv_bias, attn_drop,
+                                              drop, fused_attn)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+
+    def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x), hw))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class PVTStage(nn.Module):
+    """One pyramid level: patch embedding, resized position embedding, encoder blocks.
+
+    Args:
+        in_channels: channels of the stage input.
+        dim: channels of the stage output (C_i).
+        patch_size: P_i.
+        pos_grid: (h, w) of the position embedding learned at the pretraining size.
+        blocks: the encoder layers.
+        drop_rate: dropout after adding the position embedding.
+    """
+
+    def __init__(self, in_channels: int, dim: int, patch_size: int, pos_grid: tuple[int, int],
+                 blocks: list[Block], drop_rate: float = 0.0) -> None:
+        super().__init__()
+        self.pos_grid = pos_grid
+        self.patch_embed = PatchEmbed(in_channels, dim, patch_size)
+        self.pos_embed = nn.Parameter(torch.zeros(1, pos_grid[0] * pos_grid[1], dim))
+        self.pos_drop = nn.Dropout(drop_rate)
+        self.blocks = nn.ModuleList(blocks)
+        self.with_cp = False
+        self._pos_cache: tuple[tuple[Any, ...], Tensor] | None = None
+
+    def resized_pos_embed(self, hw: tuple[int, int]) -> Tensor:
+        """The position embedding bilinearly resized to the grid ``hw``, as (1, h*w, C).
+
+        Without autograd (inference) the result is cached per grid size, device and dtype
+        and dropped as soon as the parameter changes (its version counter moves).
+        """
+        pos = self.pos_embed
+        if hw == self.pos_grid:
+            return pos
+        caching = not (torch.is_grad_enabled() and pos.requires_grad) and \
+            not torch.compiler.is_compiling()
+        if caching:
+            key = (hw, pos._version, pos.device, pos.dtype, pos.data_ptr())
+            if self._pos_cache is not None and self._pos_cache[0] == key:
+                return self._pos_cache[1]
+        grid = pos.reshape(1, *self.pos_grid, -1).permute(0, 3, 1, 2)
+        out = F.interpolate(grid, size=hw, mode='bilinear', align_corners=False)
+        out = out.flatten(2).transpose(1, 2)
+        if caching:
+            self._pos_cache = (key, out)
+        return out
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Maps (B, C_in, H, W) to (B, C_i, floor(H/P_i), floor(W/P_i))."""
+        B = x.shape[0]
+        x, hw = self.patch_embed(x)
+        x = self.pos_drop(x + self.resized_pos_embed(hw))
+        for block in self.blocks:
+            if self.with_cp and self.training and x.requires_grad:
+                x = checkpoint(block, x, hw, use_reentrant=False)
+            else:
+                x = block(x, hw)
+        return x.transpose(1, 2).reshape(B, -1, hw[0], hw[1])
+
+
+@MODELS.register_module()
+class PVT(BaseModule):
+    """Pyramid Vision Transformer (v1) returning the feature pyramid F1..F4.
+
+    Args:
+        arch: ``'tiny'``, ``'small'``, ``'medium'``, ``'large'`` (paper Table 1), or a dict
+            with keys :data:`ARCH_KEYS`, one value per stage.
+        in_channels: channels of the input image.
+        pretrain_img_size: image size the position embeddings were learned at (224 gives
+            56^2, 28^2, 14^2, 7^2 tokens for the paper's arches).
+        out_indices: which stages (0-based) to return, in order; default all.
+        qkv_bias: bias in the q and kv projections.
+        drop_rate: dropout after position embeddings, in attention output and MLP.
+        attn_drop_rate: dropout on attention weights.
+        drop_path_rate: stochastic depth, rising linearly over all blocks to this value.
+        frozen_stages: -1 freezes nothing; 0 freezes stage 1's patch and position
+            embedding (the stem); k >= 1 freezes stages 1..k entirely. Frozen parts get
+            ``requires_grad=False`` and stay in eval mode.
+        with_cp: gradient checkpointing of every block while training (less memory).
+        fused_attn: attention through ``F.scaled_dot_product_attention``; ``False`` uses
+            the explicit math path.
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH_OR_URL)`` loads weights in
+            :meth:`init_weights` (official PVT, mmdet PVT, pvt_mm, or whole detector /
+            segmentor checkpoints), strictly: any mismatch raises. Otherwise random init.
+        pretrained: deprecated spelling of ``init_cfg=dict(type='Pretrained', checkpoint=...)``
+            that mmseg's ``EncoderDecoder`` and older configs pass; a path or URL.
+    """
+
+    def __init__(self,
+                 arch: str | dict[str, Sequence[int]] = 'small',
+                 in_channels: int = 3,
+                 pretrain_img_size: int | tuple[int, int] = 224,
+                 out_indices: Sequence[int] | None = None,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.0,
+                 attn_drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.1,
+                 frozen_stages: int = -1,
+                 with_cp: bool = False,
+                 fused_attn: bool = True,
+                 init_cfg: dict | list[dict] | None = None,
+                 pretrained: str | None = None) -> None:
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('Give the checkpoint as init_cfg or as pretrained, not both.')
+            if not isinstance(pretrained, str):
+                raise TypeError(f'pretrained must be a path or URL, got {type(pretrained).__name__}.')
+            warnings.warn("PVT(pretrained=...) is deprecated; use init_cfg=dict(type='Pretrained', "
+                          'checkpoint=...).', DeprecationWarning, stacklevel=2)
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        super().__init__(init_cfg=init_cfg)
+        self.arch = resolve_arch(arch)
+        num_stages = len(self.arch['depths'])
+        self.num_stages = num_stages
+        if not isinstance(in_channels, int) or in_channels <= 0:
+            raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
+        self.in_channels = in_channels
+
+        if out_indices is None:
+            out_indices = tuple(range(num_stages))
+        if isinstance(out_indices, int):
+            out_indices = (out_indices,)
+        out_indices = tuple(out_indices)
+        bad = [i for i in out_indices if not isinstance(i, int) or not -num_stages <= i < num_stages]
+        if not out_indices or bad:
+            raise ValueError(f'out_indices {out_indices} invalid: each must be one of '
+                             f'{list(range(num_stages))} (or negative from the end).')
+        self.out_indices = tuple(i % num_stages for i in out_indices)
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages={frozen_stages!r} invalid: must be an int in '
+                             f'[-1, {num_stages}] (-1 = none, 0 = stem, k = stages 1..k).')
+        self.frozen_stages = frozen_stages
+
+        pretrain = (pretrain_img_size, pretrain_img_size) if isinstance(
+            pretrain_img_size, int) else tuple(pretrain_img_size)
+        depths = self.arch['depths']
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        stages, stride, cin, grid, cur = [], 1, in_channels, pretrain, 0
+        self.strides, self.min_input_size = [], 1
+        for i in range(num_stages):
+            p, dim = self.arch['patch_sizes'][i], self.arch['embed_dims'][i]
+            sr = self.arch['sr_ratios'][i]
+            stride *= p
+            grid = (grid[0] // p, grid[1] // p)
+            if min(grid) < 1:
+                raise ValueError(f'pretrain_img_size {pretrain} gives stage {i + 1} an empty '
+                                 f'position grid; it must be at least {stride}.')
+            # Smallest input that leaves stage i at least max(1, sr) tokens per side.
+            self.min_input_size = max(self.min_input_size, stride * max(1, sr))
+            blocks = [Block(dim, self.arch['num_heads'][i], self.arch['mlp_ratios'][i], sr,
+                            qkv_bias, drop_rate, attn_drop_rate, dpr[cur + j], fused_attn)
+                      for j in range(depths[i])]
+            stages.append(PVTStage(cin, dim, p, grid, blocks, drop_rate))
+            self.strides.append(stride)
+            cin, cur = dim, cur + depths[i]
+        self.stages = nn.ModuleList(stages)
+        self.with_cp = with_cp
+        self.feature_info = [
+            dict(num_chs=self.arch['embed_dims'][i], reduction=self.strides[i],
+                 module=f'stages.{i}') for i in self.out_indices
+        ]
+        self._freeze_stages()
+
+    @property
+    def out_channels(self) -> list[int]:
+        """Channels of each returned feature map, in output order."""
+        return [self.arch['embed_dims'][i] for i in self.out_indices]
+
+    @property
+    def with_cp(self) -> bool:
+        return self._with_cp
+
+    @with_cp.setter
+    def with_cp(self, value: bool) -> None:
+        self._with_cp = bool(value)
+        for stage in getattr(self, 'stages', []):
+            stage.with_cp = self._with_cp
+
+    @property
+    def fused_attn(self) -> bool:
+        return all(m.fused for m in self.modules() if isinstance(m, SpatialReductionAttention))
+
+    @fused_attn.setter
+    def fused_attn(self, value: bool) -> None:
+        for m in self.modules():
+            if isinstance(m, SpatialReductionAttention):
+                m.fused = bool(value)
+
+    def _frozen_modules(self) -> list[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        if self.frozen_stages == 0:
+            return [self.stages[0].patch_embed]
+        return list(self.stages[:self.frozen_stages])
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            module.eval()
+            for param in module.parameters():
+                param.requires_grad = False
+        if self.frozen_stages == 0:
+            self.stages[0].pos_embed.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'PVT':
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+    def init_weights(self) -> None:
+        """Loads the ``Pretrained`` checkpoint of ``init_cfg`` strictly, or inits randomly.
+
+        Random init follows the official code: truncated normal (std 0.02) for linear
+        weights and position embeddings, zero biases, LayerNorm weight 1 and bias 0.
+        """
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            from ..checkpoint import load_pretrained
+            load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                            map_location=cfg.get('map_location', 'cpu'))
+        else:
+            if cfg is not None:
+                print_log(f'PVT: init_cfg {cfg} is not a Pretrained checkpoint; using the '
+                          'official random init.', logger='current')
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.trunc_normal_(m.weight, std=0.02)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.LayerNorm):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+            for stage in self.stages:
+                nn.init.trunc_normal_(stage.pos_embed, std=0.02)
+        self._is_init = True
+
+    def check_input(self, x: Any) -> None:
+        """Raises a clear error for an input the backbone cannot take.
+
+        Raises:
+            TypeError: not a floating-point tensor.
+            ValueError: not 4-D, wrong channel count, or smaller than
+                :attr:`min_input_size` on a side.
+        """
+        if not isinstance(x, Tensor):
+            raise TypeError(f'PVT expects a torch.Tensor of shape (B, {self.in_channels}, H, W), '
+                            f'got {type(x).__name__}.')
+        if x.ndim != 4:
+            raise ValueError(f'PVT expects a 4-D input (B, {self.in_channels}, H, W), got a '
+                             f'{x.ndim}-D tensor of shape {tuple(x.shape)}.')
+        if not x.is_floating_point():
+            raise TypeError(f'PVT expects a floating-point input, got {x.dtype}; convert it '
+                            '(and normalize it) first, e.g. x.float().')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'PVT was built for {self.in_channels} input channels, got '
+                             f'{x.shape[1]} (input shape {tuple(x.shape)}).')
+        h, w = x.shape[2], x.shape[3]
+        if min(h, w) < self.min_input_size:
+            raise ValueError(f'Input of {h}x{w} is too small for PVT: both sides must be at least '
+                             f'{self.min_input_size} pixels (stride x spatial reduction of the '
+                             'deepest-limited stage).')
+
+    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        """Returns the maps of ``out_indices`` as NCHW tensors, F_i at stride 2^(i+1)."""
+        self.check_input(x)
+        feats = {}
+        for i, stage in enumerate(self.stages[:max(self.out_indices) + 1]):
+            x = stage(x)
+            feats[i] = x
+        return tuple(feats[i] for i in self.out_indices)
+
+
+__all__ = ['PVT', 'ARCH_SETTINGS', 'ARCH_KEYS', 'resolve_arch', 'PVTStage', 'PatchEmbed',
+           'SpatialReductionAttention', 'Block', 'Mlp', 'DropPath']
