@@ -1,0 +1,16 @@
+"""pvt_mm: the Pyramid Vision Transformer (PVT v1) as a backbone for MMDetection and MMSegmentation.
+
+``import pvt_mm`` (or ``custom_imports=dict(imports=['pvt_mm'])`` in a config) registers
+:class:`pvt_mm.PVT` in pvt_mm's registry node, so configs say ``type='pvt_mm.PVT'``, and
+applies the fixes of :mod:`pvt_mm.compat` to the installed OpenMMLab stack.
+"""
+from . import compat
+from .checkpoint import CheckpointError, load_pretrained, load_pvt_state_dict
+from .models import ARCH_SETTINGS, PVT
+from .registry import MODELS
+from .version import __version__
+
+compat.apply()
+
+__all__ = ['PVT', 'ARCH_SETTINGS', 'MODELS', 'CheckpointError', 'load_pretrained',
+           'load_pvt_state_dict', '__version__']

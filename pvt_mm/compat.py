@@ -1,0 +1,84 @@
+"""Fixes that make the pinned OpenMMLab stack work on current PyTorch, each with its reason.
+
+:func:`apply` runs on ``import pvt_mm`` and is idempotent.
+
+1. mmengine 0.10.7 reads checkpoints with ``torch.load(path, map_location=...)``. Since
+   torch 2.6 that means ``weights_only=True``, which refuses the non-tensor objects that
+   mmengine itself writes into a training checkpoint (the message hub's ``HistoryBuffer``
+   and the numpy arrays, dtypes and scalars inside it), so ``--resume`` and testing a
+   checkpoint that ``tools/train.py`` wrote both fail. The fix keeps ``weights_only=True``
+   and allows exactly those types, and only while mmengine's own local-file loader runs.
+   None of them can run code when unpickled: ``numpy._core.multiarray._reconstruct`` and
+   ``scalar`` rebuild arrays and scalars from bytes, numpy's dtype classes are plain type
+   descriptors, and HistoryBuffer is filled from its saved state.
+
+   One name needs more care. ``HistoryBuffer.__getstate__`` pickles its statistics
+   functions as ``builtins.getattr(HistoryBuffer, 'min')`` and ``__setstate__`` merges
+   them into the class-wide ``_statistics_methods`` that mmengine later calls. Allowing
+   the real ``getattr`` would let a hostile file fetch any reachable attribute (say
+   ``getattr.__self__.eval``) and plant it there. So the pickled name
+   ``builtins.getattr`` is bound to :func:`_history_buffer_method`, which returns only
+   HistoryBuffer's own statistics functions and refuses everything else.
+"""
+from __future__ import annotations
+
+import inspect
+import os.path as osp
+import pickle
+from typing import Any
+
+import torch
+
+_APPLIED = False
+
+
+def mmengine_checkpoint_globals() -> list[Any]:
+    """The non-tensor types that mmengine 0.10.x writes into a training checkpoint."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtype_classes = [type(np.dtype(t)) for t in (
+        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+        np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128)]
+    return [HistoryBuffer, np.ndarray, np.dtype, _reconstruct, scalar, *dtype_classes,
+            (_history_buffer_method, 'builtins.getattr')]
+
+
+def _history_buffer_method(owner: Any, name: str) -> Any:
+    """``getattr`` as far as mmengine's checkpoints need it: HistoryBuffer's statistics only."""
+    from mmengine.logging import HistoryBuffer
+    allowed = {'min', 'max', 'current', 'mean'} | set(HistoryBuffer._statistics_methods)
+    value = getattr(HistoryBuffer, name, None) if (
+        owner is HistoryBuffer and isinstance(name, str) and name in allowed) else None
+    if not inspect.isfunction(value) or value.__qualname__ != f'HistoryBuffer.{name}':
+        raise pickle.UnpicklingError(
+            f'refused getattr({owner!r}, {name!r}) in an mmengine checkpoint: only '
+            'HistoryBuffer statistics methods are allowed.')
+    return value
+
+
+def _load_from_local(filename: str, map_location: Any = None) -> Any:
+    """mmengine's local checkpoint reader, with weights_only=True and mmengine's own types allowed."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+        return torch.load(filename, map_location=map_location, weights_only=True)
+
+
+def _patch_mmengine_checkpoint_loading() -> None:
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+
+
+def apply() -> None:
+    """Applies every fix once."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    _patch_mmengine_checkpoint_loading()
+    _APPLIED = True
