@@ -1,0 +1,99 @@
+"""Shared helpers: checkpoints in the official PVT key layout, written independently of pvt_mm.
+
+The official layout below is transcribed from the structure of the official code
+(``patch_embed{i}``, ``pos_embed{i}`` with one class-token row in the last stage,
+``block{i}.{j}.{norm1,attn.q,attn.kv,attn.sr,attn.norm,attn.proj,norm2,mlp.fc1,mlp.fc2}``,
+and the classifier's ``cls_token``, ``norm``, ``head``), not from pvt_mm's converter, so
+that a converter bug cannot cancel itself out in the tests.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import pvt_mm  # noqa: E402  (registers the models and applies the compat fixes)
+from pvt_mm.models.pvt import resolve_arch  # noqa: E402
+
+torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def official_shapes(arch: str | dict, num_classes: int = 1000, img_size: int = 224,
+                    classifier: bool = True) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of an official PVT v1 classification checkpoint of ``arch``."""
+    a = resolve_arch(arch)
+    shapes: dict[str, tuple[int, ...]] = {}
+    cin, size = 3, img_size
+    n = len(a['depths'])
+    for i in range(n):
+        s = i + 1
+        c, p, r = a['embed_dims'][i], a['patch_sizes'][i], a['sr_ratios'][i]
+        hidden = int(c * a['mlp_ratios'][i])
+        size //= p
+        shapes[f'patch_embed{s}.proj.weight'] = (c, cin, p, p)
+        shapes[f'patch_embed{s}.proj.bias'] = (c,)
+        shapes[f'patch_embed{s}.norm.weight'] = (c,)
+        shapes[f'patch_embed{s}.norm.bias'] = (c,)
+        shapes[f'pos_embed{s}'] = (1, size * size + (1 if s == n else 0), c)
+        for j in range(a['depths'][i]):
+            b = f'block{s}.{j}.'
+            for norm in ('norm1', 'norm2'):
+                shapes[b + norm + '.weight'] = (c,)
+                shapes[b + norm + '.bias'] = (c,)
+            shapes[b + 'attn.q.weight'] = (c, c)
+            shapes[b + 'attn.q.bias'] = (c,)
+            shapes[b + 'attn.kv.weight'] = (2 * c, c)
+            shapes[b + 'attn.kv.bias'] = (2 * c,)
+            shapes[b + 'attn.proj.weight'] = (c, c)
+            shapes[b + 'attn.proj.bias'] = (c,)
+            if r > 1:
+                shapes[b + 'attn.sr.weight'] = (c, c, r, r)
+                shapes[b + 'attn.sr.bias'] = (c,)
+                shapes[b + 'attn.norm.weight'] = (c,)
+                shapes[b + 'attn.norm.bias'] = (c,)
+            shapes[b + 'mlp.fc1.weight'] = (hidden, c)
+            shapes[b + 'mlp.fc1.bias'] = (hidden,)
+            shapes[b + 'mlp.fc2.weight'] = (c, hidden)
+            shapes[b + 'mlp.fc2.bias'] = (c,)
+        cin = c
+    if classifier:
+        c = a['embed_dims'][-1]
+        shapes['cls_token'] = (1, 1, c)
+        shapes['norm.weight'] = (c,)
+        shapes['norm.bias'] = (c,)
+        shapes['head.weight'] = (num_classes, c)
+        shapes['head.bias'] = (num_classes,)
+    return shapes
+
+
+def official_state_dict(arch: str | dict, seed: int = 0, classifier: bool = True,
+                        img_size: int = 224) -> dict[str, torch.Tensor]:
+    """Random weights in the official layout, scaled like a trained network's.
+
+    LayerNorm weights scatter around 1 and biases around 0 so that every parameter
+    influences the output (an identity LayerNorm would hide a mix-up of norms).
+    """
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, shape in official_shapes(arch, classifier=classifier, img_size=img_size).items():
+        t = torch.randn(shape, generator=g)
+        if 'norm' in key and key.endswith('weight'):
+            t = 1.0 + 0.1 * t
+        elif key.endswith('bias') or 'norm' in key:
+            t = 0.02 * t
+        else:
+            fan_in = max(1, int(torch.tensor(shape[1:]).prod().item())) if len(shape) > 1 else 1
+            t = t * (0.02 if 'pos_embed' in key or 'cls_token' in key else fan_in ** -0.5)
+        out[key] = t
+    return out
+
+
+@pytest.fixture
+def tmp_ckpt_dir(tmp_path):
+    return tmp_path

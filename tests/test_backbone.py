@@ -1,0 +1,212 @@
+"""The network itself: shapes, parameter counts, attention paths, checkpointing, freezing."""
+import pytest
+import torch
+
+from pvt_mm import PVT
+from pvt_mm.models.pvt import ARCH_SETTINGS
+
+from conftest import official_shapes
+
+SIZES = ['tiny', 'small', 'medium', 'large']
+# Paper Table 2: #Param (M) of the ImageNet classifiers.
+TABLE2_PARAMS_M = {'tiny': 13.2, 'small': 24.5, 'medium': 44.2, 'large': 61.4}
+INPUTS = [(1, 333, 517), (2, 64, 96), (1, 448, 448), (1, 800, 1344)]
+
+
+@pytest.mark.parametrize('arch', SIZES)
+def test_shapes_and_strides_at_odd_sizes(arch):
+    torch.manual_seed(0)
+    model = PVT(arch).eval()
+    model.init_weights()
+    assert model.strides == [4, 8, 16, 32]
+    assert model.out_channels == [64, 128, 320, 512]
+    for b, h, w in INPUTS:
+        with torch.no_grad():
+            outs = model(torch.randn(b, 3, h, w))
+        assert len(outs) == 4
+        for out, stride, ch in zip(outs, (4, 8, 16, 32), (64, 128, 320, 512)):
+            assert out.shape == (b, ch, h // stride, w // stride), (arch, h, w, stride)
+            assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize('arch', SIZES)
+def test_table2_parameter_counts(arch):
+    """Backbone + class token + its position-embedding row + final norm + 1000-way head."""
+    model = PVT(arch)
+    c = model.arch['embed_dims'][-1]
+    classifier = c + c + 2 * c + (c * 1000 + 1000)
+    total = sum(p.numel() for p in model.parameters()) + classifier
+    assert abs(total / 1e6 - TABLE2_PARAMS_M[arch]) <= 0.05, total
+    # The same count from the official layout, written independently in conftest.
+    official = sum(torch.Size(s).numel() for s in official_shapes(arch).values())
+    assert official == total
+
+
+def test_arch_table_matches_paper_table1():
+    for arch, depths in zip(SIZES, [(2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 18, 3), (3, 8, 27, 3)]):
+        a = ARCH_SETTINGS[arch]
+        assert a['depths'] == depths
+        assert a['patch_sizes'] == (4, 2, 2, 2)
+        assert a['embed_dims'] == (64, 128, 320, 512)
+        assert a['num_heads'] == (1, 2, 5, 8)
+        assert a['mlp_ratios'] == (8, 8, 4, 4)
+        assert a['sr_ratios'] == (8, 4, 2, 1)
+
+
+def test_layer_norm_eps_matches_official():
+    model = PVT('tiny')
+    sd_names = dict(model.named_modules())
+    assert sd_names['stages.0.patch_embed.norm'].eps == 1e-5
+    assert sd_names['stages.0.blocks.0.attn.norm'].eps == 1e-5
+    assert sd_names['stages.0.blocks.0.norm1'].eps == 1e-6
+    assert sd_names['stages.3.blocks.1.norm2'].eps == 1e-6
+    assert 'stages.3.blocks.0.attn.sr' not in sd_names  # R4 = 1: no reduction
+
+
+def test_fused_and_explicit_attention_agree():
+    torch.manual_seed(0)
+    model = PVT('small').eval()
+    model.init_weights()
+    x = torch.randn(2, 3, 160, 224)
+    with torch.no_grad():
+        fused = model(x)
+        model.fused_attn = False
+        explicit = model(x)
+    assert not model.fused_attn
+    for a, b in zip(fused, explicit):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+def test_position_embedding_is_resized_bilinearly_per_stage():
+    torch.manual_seed(0)
+    model = PVT('tiny').eval()
+    model.init_weights()
+    stage = model.stages[1]
+    # At the pretraining grid the embedding is used as is.
+    assert stage.resized_pos_embed((28, 28)) is stage.pos_embed
+    grid = stage.pos_embed.detach().reshape(1, 28, 28, -1).permute(0, 3, 1, 2)
+    ref = torch.nn.functional.interpolate(grid, size=(56, 40), mode='bilinear',
+                                          align_corners=False).flatten(2).transpose(1, 2)
+    with torch.no_grad():
+        got = stage.resized_pos_embed((56, 40))
+        again = stage.resized_pos_embed((56, 40))
+    torch.testing.assert_close(got, ref)
+    assert again is got  # cached while the parameter is unchanged
+    with torch.no_grad():
+        stage.pos_embed.add_(1.0)
+        moved = stage.resized_pos_embed((56, 40))
+    torch.testing.assert_close(moved, ref + 1.0)
+
+
+def test_448_input_where_the_official_shortcut_crashes():
+    """At 448 stage 2 has 56x56 tokens, the count the official code compares every stage with."""
+    model = PVT('tiny').eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 448, 448))
+    assert [o.shape[-1] for o in outs] == [112, 56, 28, 14]
+
+
+def test_out_indices_select_and_order():
+    model = PVT('tiny', out_indices=(1, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == [128, 512]
+    assert model.out_channels == [128, 512]
+    assert [f['reduction'] for f in model.feature_info] == [8, 32]
+
+
+def test_with_cp_gives_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    ref = PVT('tiny', drop_path_rate=0.0)
+    ref.init_weights()
+    cp = PVT('tiny', drop_path_rate=0.0, with_cp=True)
+    cp.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 3, 96, 128)
+    outs_ref, outs_cp = ref.train()(x), cp.train()(x)
+    sum(o.square().mean() for o in outs_ref).backward()
+    sum(o.square().mean() for o in outs_cp).backward()
+    for a, b in zip(outs_ref, outs_cp):
+        torch.testing.assert_close(a, b)
+    grads_ref = dict((n, p.grad) for n, p in ref.named_parameters())
+    for n, p in cp.named_parameters():
+        assert p.grad is not None, n
+        torch.testing.assert_close(p.grad, grads_ref[n], rtol=1e-5, atol=1e-7, msg=n)
+
+
+@pytest.mark.parametrize('frozen', [-1, 0, 1, 2, 4])
+def test_frozen_stages_freeze_exactly_what_they_say(frozen):
+    model = PVT('tiny', frozen_stages=frozen, drop_rate=0.1)
+    model.train()
+    for name, p in model.named_parameters():
+        stage = int(name.split('.')[1])
+        if frozen == 0:
+            should_freeze = name.startswith(('stages.0.patch_embed.', 'stages.0.pos_embed'))
+        else:
+            should_freeze = stage < frozen
+        assert p.requires_grad == (not should_freeze), name
+    for name, m in model.named_modules():
+        if name.startswith('stages.') and name.count('.') >= 1:
+            stage = int(name.split('.')[1])
+            frozen_here = (stage < frozen) or (
+                frozen == 0 and name.startswith('stages.0.patch_embed'))
+            assert m.training == (not frozen_here), name
+    # Gradients reach exactly the trainable parameters.
+    loss = sum(o.mean() for o in model(torch.randn(1, 3, 64, 64)))
+    if frozen == len(model.stages):
+        assert not loss.requires_grad
+        return
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert (p.grad is not None) == p.requires_grad, name
+
+
+def test_drop_path_rate_rises_linearly():
+    model = PVT('small', drop_path_rate=0.1)
+    rates = [b.drop_path.drop_prob if hasattr(b.drop_path, 'drop_prob') else 0.0
+             for s in model.stages for b in s.blocks]
+    assert rates[0] == 0.0
+    assert rates[-1] == pytest.approx(0.1)
+    assert all(b > a for a, b in zip(rates, rates[1:]))
+
+
+def test_custom_arch_dict():
+    arch = dict(patch_sizes=[4, 2], embed_dims=[32, 64], depths=[1, 1], num_heads=[1, 2],
+                mlp_ratios=[2, 2], sr_ratios=[2, 1])
+    model = PVT(arch).eval()
+    assert model.min_input_size == 8
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 37, 50))
+    assert [tuple(o.shape) for o in outs] == [(1, 32, 9, 12), (1, 64, 4, 6)]
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(arch='huge'), r"Unknown PVT arch 'huge'.*'large', 'medium', 'small', 'tiny'"),
+    (dict(arch=dict(patch_sizes=[4], embed_dims=[64, 128], depths=[1, 1], num_heads=[1, 2],
+                    mlp_ratios=[8, 8], sr_ratios=[8, 4])), 'one entry per stage'),
+    (dict(arch=dict(patch_sizes=[4], embed_dims=[60], depths=[1], num_heads=[7],
+                    mlp_ratios=[8], sr_ratios=[8])), 'num_heads=7 does not divide embed_dims=60'),
+    (dict(arch=dict(embed_dims=[64])), 'missing'),
+    (dict(out_indices=(0, 4)), r'out_indices.*\[0, 1, 2, 3\]'),
+    (dict(frozen_stages=5), r'frozen_stages=5.*\[-1, 4\]'),
+])
+def test_construction_errors_list_valid_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PVT(**kwargs)
+
+
+@pytest.mark.parametrize('x, exc, match', [
+    (torch.randn(1, 1, 64, 64), ValueError, 'built for 3 input channels, got 1'),
+    (torch.randn(3, 64, 64), ValueError, '4-D input'),
+    (torch.randn(1, 1, 3, 64, 64), ValueError, '4-D input'),
+    (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), TypeError, 'floating-point'),
+    (torch.randn(1, 3, 31, 64), ValueError, 'at least 32 pixels'),
+])
+def test_bad_inputs_fail_clearly(x, exc, match):
+    with pytest.raises(exc, match=match):
+        PVT('tiny')(x)
+
+
+def test_smallest_input_works():
+    with torch.no_grad():
+        outs = PVT('tiny').eval()(torch.randn(1, 3, 32, 32))
+    assert [o.shape[-1] for o in outs] == [8, 4, 2, 1]

@@ -1,0 +1,190 @@
+"""Loading weights: the official layout in every wrapper, mmdet's layout, whole-model files,
+safetensors, and the clear, lossless failure for everything that does not fit."""
+import os
+import pickle
+
+import pytest
+import torch
+
+from pvt_mm import PVT, CheckpointError
+from pvt_mm.checkpoint import load_pvt_state_dict
+
+from conftest import official_state_dict
+
+
+def pretrained(arch, path, **kwargs):
+    model = PVT(arch, init_cfg=dict(type='Pretrained', checkpoint=str(path), **kwargs))
+    model.init_weights()
+    return model
+
+
+def assert_holds_official(model, sd):
+    """Spot-checks every kind of tensor against the official keys it came from."""
+    last = len(model.stages)
+    for i, stage in enumerate(model.stages, start=1):
+        torch.testing.assert_close(stage.patch_embed.proj.weight, sd[f'patch_embed{i}.proj.weight'])
+        torch.testing.assert_close(stage.patch_embed.norm.bias, sd[f'patch_embed{i}.norm.bias'])
+        pos = sd[f'pos_embed{i}']
+        torch.testing.assert_close(stage.pos_embed, pos[:, 1:] if i == last else pos)
+        for j, block in enumerate(stage.blocks):
+            b = f'block{i}.{j}.'
+            torch.testing.assert_close(block.attn.q.weight, sd[b + 'attn.q.weight'])
+            torch.testing.assert_close(block.attn.kv.bias, sd[b + 'attn.kv.bias'])
+            torch.testing.assert_close(block.attn.proj.weight, sd[b + 'attn.proj.weight'])
+            torch.testing.assert_close(block.mlp.fc2.weight, sd[b + 'mlp.fc2.weight'])
+            torch.testing.assert_close(block.norm2.weight, sd[b + 'norm2.weight'])
+            if block.attn.sr_ratio > 1:
+                torch.testing.assert_close(block.attn.sr.weight, sd[b + 'attn.sr.weight'])
+                torch.testing.assert_close(block.attn.norm.weight, sd[b + 'attn.norm.weight'])
+
+
+@pytest.mark.parametrize('wrapper', ['flat', 'model', 'state_dict'])
+def test_official_checkpoint_in_every_wrapper(tmp_path, wrapper, caplog):
+    sd = official_state_dict('tiny', seed=1)
+    obj = sd if wrapper == 'flat' else {wrapper: sd, 'epoch': 300}
+    path = tmp_path / 'pvt_tiny.pth'
+    torch.save(obj, path)
+    model = pretrained('tiny', path)
+    assert_holds_official(model, sd)
+
+
+def test_classifier_keys_are_skipped_with_one_log_line(tmp_path):
+    from mmengine.logging import MMLogger
+    path = tmp_path / 'pvt_tiny.pth'
+    torch.save(official_state_dict('tiny'), path)
+    logger = MMLogger.get_instance('pvt_mm_test_skip', log_level='INFO')
+    records = []
+    handler = __import__('logging').Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        _, layout = load_pvt_state_dict(str(path))
+    finally:
+        logger.removeHandler(handler)
+    assert layout == 'official'
+    skipped = [r.getMessage() for r in records if 'classifier' in r.getMessage()]
+    assert len(skipped) == 1
+    assert 'cls_token' in skipped[0] and 'head.weight' in skipped[0] and 'norm.bias' in skipped[0]
+
+
+def test_detector_checkpoint_with_backbone_prefix(tmp_path):
+    src = PVT('tiny')
+    src.init_weights()
+    sd = {f'backbone.{k}': v for k, v in src.state_dict().items()}
+    sd['neck.lateral_convs.0.conv.weight'] = torch.zeros(256, 64, 1, 1)
+    sd['bbox_head.retina_cls.bias'] = torch.zeros(9)
+    path = tmp_path / 'retinanet.pth'
+    torch.save({'meta': {'epoch': 12}, 'state_dict': sd}, path)
+    model = pretrained('tiny', path)
+    for k, v in src.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[k], v)
+
+
+def test_ddp_module_prefix_on_official_keys(tmp_path):
+    sd = official_state_dict('tiny', seed=2)
+    path = tmp_path / 'ddp.pth'
+    torch.save({'model': {f'module.{k}': v for k, v in sd.items()}}, path)
+    assert_holds_official(pretrained('tiny', path), sd)
+
+
+def test_mmdet_layout_is_converted(tmp_path):
+    from mmdet.models.backbones.pvt import pvt_convert
+    sd = official_state_dict('small', seed=3)
+    path = tmp_path / 'mmdet_pvt_s.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in pvt_convert(sd).items()}}, path)
+    model = pretrained('small', path)
+    assert_holds_official(model, sd)
+
+
+def test_safetensors_file(tmp_path):
+    from safetensors.torch import save_file
+    sd = official_state_dict('tiny', seed=4)
+    path = tmp_path / 'pvt_tiny.safetensors'
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+    assert_holds_official(pretrained('tiny', path), sd)
+
+
+def unchanged(model, before):
+    return all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+def failing_load(arch, path, match):
+    model = PVT(arch, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises((CheckpointError, FileNotFoundError), match=match) as info:
+        model.init_weights()
+    assert unchanged(model, before), 'a failed load changed the weights'
+    return str(info.value)
+
+
+def test_other_size_is_refused_with_names(tmp_path):
+    path = tmp_path / 'pvt_small.pth'
+    torch.save(official_state_dict('small'), path)
+    msg = failing_load('tiny', path, 'does not fit')
+    assert str(path) in msg
+    assert 'depths (3, 4, 6, 3) (PVT-small)' in msg
+    assert 'stages.0.blocks.2.' in msg  # an unexpected key is named
+
+
+def test_missing_key_is_named(tmp_path):
+    sd = official_state_dict('tiny')
+    del sd['block2.1.attn.kv.weight']
+    path = tmp_path / 'broken.pth'
+    torch.save(sd, path)
+    msg = failing_load('tiny', path, 'Missing in the file')
+    assert 'stages.1.blocks.1.attn.kv.weight' in msg and str(path) in msg
+
+
+def test_pretrain_size_mismatch_is_explained(tmp_path):
+    path = tmp_path / 'pvt_tiny_384.pth'
+    torch.save(official_state_dict('tiny', img_size=384), path)
+    msg = failing_load('tiny', path, 'pretrain_img_size')
+    assert 'stages.0.pos_embed: file (1, 9216, 64) vs model (1, 3136, 64)' in msg
+
+
+def test_pvt_v2_is_refused(tmp_path):
+    sd = {k: v for k, v in official_state_dict('tiny').items() if 'pos_embed' not in k}
+    sd['block1.0.mlp.dwconv.dwconv.weight'] = torch.zeros(512, 1, 3, 3)
+    path = tmp_path / 'pvt_v2_b0.pth'
+    torch.save(sd, path)
+    failing_load('tiny', path, 'PVTv2')
+
+
+def test_not_a_checkpoint(tmp_path):
+    path = tmp_path / 'notes.pth'
+    path.write_text('these are not weights\n')
+    msg = failing_load('tiny', path, 'not a PyTorch checkpoint')
+    assert str(path) in msg
+
+
+def test_truncated_checkpoint(tmp_path):
+    path = tmp_path / 'cut.pth'
+    torch.save(official_state_dict('tiny'), path)
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    failing_load('tiny', path, 'truncated')
+
+
+def test_missing_file(tmp_path):
+    failing_load('tiny', tmp_path / 'nowhere.pth', 'does not exist')
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}',))
+
+
+def test_malicious_pickle_does_not_run(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = tmp_path / 'evil.pth'
+    sd = official_state_dict('tiny')
+    with open(path, 'wb') as f:
+        pickle.dump({'model': sd, 'payload': _Exploit(marker)}, f)
+    failing_load('tiny', path, 'refuses to unpickle')
+    assert not marker.exists()
+    torch.save({'model': sd, 'payload': _Exploit(marker)}, path)
+    failing_load('tiny', path, 'refuses to unpickle')
+    assert not marker.exists()

@@ -1,0 +1,81 @@
+"""Building the backbone from config files through mmdet's and mmseg's registries, as users do."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import ROOT
+
+BUILD = textwrap.dedent('''
+    import json, sys
+    import torch
+    from mmengine.config import Config
+    from {pkg}.registry import MODELS
+    {init}
+    cfg = Config.fromfile(sys.argv[1])
+    model = MODELS.build(cfg.model)
+    backbone = getattr(model, 'backbone', model)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        shapes = [list(o.shape) for o in backbone(x)]
+    print(json.dumps(dict(cls=type(backbone).__module__ + '.' + type(backbone).__name__,
+                          model=type(model).__name__, shapes=shapes)))
+''')
+
+
+def run_build(tmp_path, pkg, config_text):
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(textwrap.dedent(config_text))
+    init = ('from mmdet.utils import register_all_modules; register_all_modules()' if pkg == 'mmdet'
+            else 'from mmseg.utils import register_all_modules; register_all_modules()')
+    proc = subprocess.run([sys.executable, '-c', BUILD.format(pkg=pkg, init=init), str(cfg)],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize('pkg', ['mmdet', 'mmseg'])
+def test_backbone_from_config_file(tmp_path, pkg):
+    out = run_build(tmp_path, pkg, '''
+        custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
+        model = dict(type='pvt_mm.PVT', arch='tiny', out_indices=(0, 1, 2, 3))
+    ''')
+    assert out['cls'] == 'pvt_mm.models.pvt.PVT'
+    assert out['shapes'] == [[1, 64, 16, 24], [1, 128, 8, 12], [1, 320, 4, 6], [1, 512, 2, 3]]
+
+
+def test_retinanet_with_pvt_backbone_through_mmdet(tmp_path):
+    out = run_build(tmp_path, 'mmdet', '''
+        _base_ = ['mmdet::_base_/models/retinanet_r50_fpn.py']
+        custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
+        model = dict(
+            backbone=dict(_delete_=True, type='pvt_mm.PVT', arch='tiny'),
+            neck=dict(in_channels=[64, 128, 320, 512]))
+    ''')
+    assert out['model'] == 'RetinaNet' and out['cls'] == 'pvt_mm.models.pvt.PVT'
+
+
+def test_semantic_fpn_with_pvt_backbone_through_mmseg(tmp_path):
+    out = run_build(tmp_path, 'mmseg', '''
+        _base_ = ['mmseg::_base_/models/fpn_r50.py']
+        custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
+        model = dict(
+            data_preprocessor=dict(size=(64, 96)),
+            backbone=dict(_delete_=True, type='pvt_mm.PVT', arch='tiny'),
+            neck=dict(in_channels=[64, 128, 320, 512]))
+        norm_cfg = dict(type='BN', requires_grad=True)
+    ''')
+    assert out['model'] == 'EncoderDecoder' and out['cls'] == 'pvt_mm.models.pvt.PVT'
+
+
+def test_no_clash_with_mmdets_own_pvt():
+    import pvt_mm  # noqa: F401
+    from mmdet.models.backbones.pvt import PyramidVisionTransformer
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    assert MODELS.get('PyramidVisionTransformer') is PyramidVisionTransformer
+    assert MODELS.get('pvt_mm.PVT') is pvt_mm.PVT
+    assert pvt_mm.MODELS.scope == 'pvt_mm'
