@@ -1,0 +1,87 @@
+"""Checks, before any model is built, that the dataset files a config names exist.
+
+A missing data root, annotation file or image folder stops the tools with a
+:class:`DatasetNotFoundError` that names the path and shows the layout to put there.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+COCO_LAYOUT = """COCO layout expected (data_root, e.g. data/coco/):
+  annotations/instances_train2017.json
+  annotations/instances_val2017.json
+  train2017/*.jpg
+  val2017/*.jpg"""
+ADE_LAYOUT = """ADE20K layout expected (data_root, e.g. data/ade/ADEChallengeData2016/):
+  images/training/*.jpg        annotations/training/*.png
+  images/validation/*.jpg      annotations/validation/*.png"""
+HOW_TO_POINT = ("Put the data there (a symlink is fine), run `python tools/data/make_toy_data.py` "
+                "for the bundled toy set, or pass --data-root DIR (or --cfg-options "
+                "train_dataloader.dataset.data_root=DIR ...) to the tools.")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset path named by the config does not exist."""
+
+
+def _layout_for(dataset_type: str) -> str:
+    return COCO_LAYOUT if 'coco' in dataset_type.lower() else ADE_LAYOUT
+
+
+def iter_datasets(cfg: Any, splits: Iterable[str]) -> Iterator[tuple[str, dict]]:
+    """Yields (split, dataset cfg) for each leaf dataset of the given dataloaders."""
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        if not loader or 'dataset' not in loader:
+            continue
+        stack = [loader['dataset']]
+        while stack:
+            ds = stack.pop()
+            if 'datasets' in ds:  # ConcatDataset
+                stack.extend(ds['datasets'])
+            elif 'dataset' in ds:  # RepeatDataset, ClassBalancedDataset, MultiImageMixDataset
+                stack.append(ds['dataset'])
+            else:
+                yield split, ds
+
+
+def dataset_paths(ds: dict) -> list[tuple[str, str]]:
+    """(what, path) pairs that a dataset cfg needs on disk, resolved against data_root."""
+    root = ds.get('data_root') or ''
+    paths = [('data_root', root)] if root else []
+    ann = ds.get('ann_file')
+    if ann:
+        paths.append(('ann_file', ann if osp.isabs(ann) else osp.join(root, ann)))
+    for key, sub in (ds.get('data_prefix') or {}).items():
+        if sub and isinstance(sub, str):
+            paths.append((f'data_prefix.{key}', sub if osp.isabs(sub) else osp.join(root, sub)))
+    return paths
+
+
+def check_datasets(cfg: Any, splits: Iterable[str] = ('train', 'val', 'test')) -> None:
+    """Raises :class:`DatasetNotFoundError` for the first missing dataset path of ``splits``."""
+    for split, ds in iter_datasets(cfg, splits):
+        for what, path in dataset_paths(ds):
+            if not osp.exists(path):
+                raise DatasetNotFoundError(
+                    f'{split} dataset ({ds.get("type", "?")}): {what} {path!r} does not exist.\n'
+                    f'{_layout_for(str(ds.get("type", "")))}\n{HOW_TO_POINT}')
+
+
+def set_data_root(cfg: Any, data_root: str, splits: Iterable[str] = ('train', 'val', 'test')) -> None:
+    """Points every leaf dataset of ``splits`` (and evaluators' ann_file) at ``data_root``."""
+    old_roots = set()
+    for _, ds in iter_datasets(cfg, splits):
+        if ds.get('data_root'):
+            old_roots.add(ds['data_root'])
+        ds['data_root'] = data_root
+    for split in splits:
+        evaluator = cfg.get(f'{split}_evaluator')
+        for ev in evaluator if isinstance(evaluator, list) else [evaluator] if evaluator else []:
+            ann = ev.get('ann_file')
+            if ann:
+                for old in old_roots:
+                    if ann.startswith(old):
+                        ev['ann_file'] = osp.join(data_root, ann[len(old):].lstrip('/'))
