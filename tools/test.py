@@ -1,0 +1,93 @@
+"""Evaluate a checkpoint: COCO box/mask AP (mmdet's CocoMetric) or mIoU (mmseg's IoUMetric).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE] [--show-dir DIR]
+                         [--data-root DIR] [--cfg-options k=v ...] [--launcher pytorch]
+
+--out means what it means in each upstream tool: for detection a .pkl of the predictions
+(mmdet's DumpDetResults), for segmentation a directory of predicted label PNGs (mmseg's
+IoUMetric output_dir). --show-dir draws predictions into DIR (under the work dir's
+timestamped folder, as in mmdet and mmseg).
+"""
+import argparse
+import json
+import numbers
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a PVT detector or segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='detection: dump predictions to this .pkl file; '
+                        'segmentation: write predicted label maps into this directory')
+    parser.add_argument('--show-dir', help='draw predictions into this dir')
+    parser.add_argument('--data-root', help='override data_root of every dataset in the config')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value (a.b.c=v)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_visualization(cfg, task, show_dir):
+    hooks = cfg.default_hooks
+    if 'visualization' not in hooks:
+        raise RuntimeError('--show-dir needs a visualization hook in default_hooks.')
+    hooks.visualization.draw = True
+    if task == 'det':
+        hooks.visualization.test_out_dir = show_dir
+    else:
+        hooks.visualization.interval = 1
+        cfg.visualizer.save_dir = show_dir
+        cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from pvt_mm import launch
+    from pvt_mm.datacheck import check_datasets, set_data_root
+
+    cfg, task = launch.load_config(args.config, args.cfg_options)
+    if args.data_root:
+        set_data_root(cfg, args.data_root)
+    check_datasets(cfg, ['test'])
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} does not exist.')
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or launch.default_work_dir(args.config)
+    cfg.load_from = args.checkpoint
+    launch.without_gpu_amp(cfg)
+    if args.show_dir:
+        enable_visualization(cfg, task, args.show_dir)
+    launch.prepare_distributed(cfg, args.launcher)
+
+    if args.out and task == 'seg':
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    runner = launch.build_runner(cfg)
+    if args.out and task == 'det':
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file for detection, got {args.out!r}.')
+        from mmdet.evaluation import DumpDetResults
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    metrics = runner.test()
+    if runner.rank == 0:
+        if not metrics:
+            print('pvt_mm: no metrics: the model predicted nothing above its score threshold '
+                  '(mmdet\'s CocoMetric skips empty results); an untrained model does this.')
+        print('pvt_mm metrics: ' + json.dumps({k: float(v) for k, v in metrics.items()
+                                               if isinstance(v, numbers.Real)}))
+    return metrics
+
+
+if __name__ == '__main__':
+    main()

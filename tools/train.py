@@ -1,0 +1,75 @@
+"""Train a detector (mmdet) or segmentor (mmseg) whose config uses pvt_mm.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--amp] [--resume [CKPT]] [--auto-scale-lr]
+                          [--data-root DIR] [--cfg-options k=v ...] [--launcher pytorch]
+
+The flags mean what they mean in mmdet's and mmseg's tools/train.py. Which task a config is
+for comes from the config itself (its default_scope, or where its model is registered).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(description='Train a detector or segmentor with PVT')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument('--amp', action='store_true', default=False,
+                        help='enable automatic-mixed-precision training (GPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the learning rate to the actual total batch size')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from CKPT; without a path, from the latest checkpoint '
+                             'in the work dir')
+    parser.add_argument('--data-root', help='override data_root of every dataset in the config')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value (a.b.c=v)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmengine.logging import print_log
+
+    from pvt_mm import launch
+    from pvt_mm.datacheck import check_datasets, set_data_root
+
+    cfg, task = launch.load_config(args.config, args.cfg_options)
+    if args.data_root:
+        set_data_root(cfg, args.data_root)
+    check_datasets(cfg, ['train', 'val'])
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or launch.default_work_dir(args.config)
+
+    if args.amp:
+        launch.enable_amp(cfg)
+    elif launch.without_gpu_amp(cfg):
+        print_log('No CUDA GPU: running this AmpOptimWrapper config in fp32.', logger='current')
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise RuntimeError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config.')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(f'--resume: checkpoint {args.resume!r} does not exist.')
+        cfg.resume, cfg.load_from = True, args.resume
+    launch.prepare_distributed(cfg, args.launcher)
+
+    runner = launch.build_runner(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
