@@ -1,0 +1,46 @@
+"""Convert an official PVT v1 checkpoint, or one of mmdet's PVT, into pvt_mm's layout.
+
+    python tools/model_converters/pvt_to_pvt_mm.py SRC DST [--arch tiny|small|medium|large]
+
+SRC: a local file or URL (``pvt_small.pth``, an mmdet PVT detector checkpoint, ...).
+DST: a plain state dict of the backbone, ``.pth`` (torch.save) or ``.safetensors``.
+The arch is read off the weights (stage depths) unless given; the result is checked
+strictly against a PVT of that arch before anything is written.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help='source checkpoint (path or URL)')
+    parser.add_argument('dst', help='output file (.pth or .safetensors)')
+    parser.add_argument('--arch', help='PVT size; default: inferred from the weights')
+    parser.add_argument('--prefix', help='take the keys under this prefix (e.g. backbone.)')
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from pvt_mm import PVT
+    from pvt_mm.checkpoint import check_state_dict, infer_arch, load_pvt_state_dict
+
+    state_dict, layout = load_pvt_state_dict(args.src, prefix=args.prefix)
+    arch = args.arch or infer_arch(state_dict, args.src)
+    check_state_dict(PVT(arch), state_dict, args.src)
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    tmp = args.dst + '.tmp'
+    if args.dst.endswith('.safetensors'):
+        from safetensors.torch import save_file
+        save_file({k: v.contiguous() for k, v in state_dict.items()}, tmp)
+    else:
+        torch.save(state_dict, tmp)
+    os.replace(tmp, args.dst)
+    print(f'{args.src} ({layout} layout, PVT-{arch}): {len(state_dict)} tensors -> {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
