@@ -1,0 +1,7 @@
+# Mask R-CNN + PVT-Small, 1x schedule (paper Table 4); everything else as the Tiny config.
+_base_ = ['./mask_rcnn_pvt_t_fpn_1x_coco.py']
+model = dict(
+    backbone=dict(
+        arch='small',
+        init_cfg=dict(
+            checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_small.pth')))

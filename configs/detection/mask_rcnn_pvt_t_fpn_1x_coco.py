@@ -1,0 +1,24 @@
+# Mask R-CNN + PVT-Tiny, 1x schedule (paper Table 4; recipe of the official PVT detection code).
+# AdamW lr 2e-4 (the official recipe), weight decay 1e-4; 12 epochs, steps at 8 and 11,
+# 500-iteration linear warm-up; shorter side 800, longer at most 1333; 16 images per
+# iteration = 8 GPUs x 2, rescaled by auto_scale_lr for other totals.
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
+
+pvt_checkpoint = 'https://github.com/whai362/PVT/releases/download/v2/pvt_tiny.pth'
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='pvt_mm.PVT',
+        arch='tiny',
+        drop_path_rate=0.1,
+        init_cfg=dict(type='Pretrained', checkpoint=pvt_checkpoint)),
+    neck=dict(in_channels=[64, 128, 320, 512]))
+
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='AdamW', lr=2e-4, weight_decay=1e-4))
+auto_scale_lr = dict(enable=True, base_batch_size=16)
