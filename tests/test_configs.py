@@ -1,0 +1,119 @@
+"""Every config builds (model, datasets with lazy_init, optimizer wrapper), carries the paper's
+recipe, and reproduces the paper's parameter counts."""
+import copy
+import glob
+import os.path as osp
+
+import pytest
+import torch
+
+from conftest import ROOT
+
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*.py')))
+NAMES = [osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS]
+
+# Paper Tables 3, 4 and 5: #Param (M).
+PAPER_PARAMS_M = {
+    'retinanet_pvt_{}_fpn_1x_coco': dict(t=23.0, s=34.2, m=53.9, l=71.1),
+    'retinanet_pvt_{}_fpn_3x_mstrain_coco': dict(t=23.0, s=34.2, m=53.9, l=71.1),
+    'mask_rcnn_pvt_{}_fpn_1x_coco': dict(t=32.9, s=44.1, m=63.9, l=81.0),
+    'mask_rcnn_pvt_{}_fpn_3x_mstrain_coco': dict(t=32.9, s=44.1, m=63.9, l=81.0),
+    'fpn_pvt_{}_ade20k_40k': dict(t=17.0, s=28.2, m=48.0, l=65.1),
+}
+EXPECTED = {pattern.format(k): v for pattern, sizes in PAPER_PARAMS_M.items()
+            for k, v in sizes.items()}
+EXPECTED['retinanet_pvt_s_fpn_1x_coco_640'] = 34.2
+
+
+def load(path):
+    from pvt_mm import launch
+    return launch.load_config(path)
+
+
+def registry(task):
+    if task == 'det':
+        from mmdet.registry import DATASETS, MODELS
+    else:
+        from mmseg.registry import DATASETS, MODELS
+    return MODELS, DATASETS
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
+def test_config_builds(path):
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from pvt_mm import PVT, launch
+    cfg, task = load(path)
+    # As the Runner does: names in the config resolve in the config's default scope.
+    DefaultScope.get_instance(f'pvt_mm_test_{osp.basename(path)}', scope_name=cfg.default_scope)
+    MODELS, DATASETS = registry(task)
+    model = MODELS.build(cfg.model)
+    assert isinstance(model.backbone, PVT)
+    assert cfg.custom_imports['imports'] == ['pvt_mm']
+    for split in ('train', 'val', 'test'):
+        ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader']['dataset'])
+        ds_cfg['lazy_init'] = True
+        dataset = DATASETS.build(ds_cfg)
+        assert dataset.pipeline is not None
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
+        assert launch.without_gpu_amp(cfg)  # what tools/train.py does without a GPU
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert type(wrapper.optimizer).__name__ == 'AdamW'
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED))
+def test_parameter_counts_match_the_paper(name):
+    path = next(p for p in CONFIGS if osp.basename(p) == f'{name}.py')
+    cfg, task = load(path)
+    model = registry(task)[0].build(cfg.model)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(params - EXPECTED[name]) <= 0.1, f'{name}: {params:.2f}M vs paper {EXPECTED[name]}M'
+
+
+def test_recipes_are_in_the_files():
+    cfgs = {osp.splitext(osp.basename(p))[0]: load(p)[0] for p in CONFIGS}
+    for size, arch in dict(t='tiny', s='small', m='medium', l='large').items():
+        one = cfgs[f'retinanet_pvt_{size}_fpn_1x_coco']
+        three = cfgs[f'retinanet_pvt_{size}_fpn_3x_mstrain_coco']
+        mask = cfgs[f'mask_rcnn_pvt_{size}_fpn_1x_coco']
+        seg = cfgs[f'fpn_pvt_{size}_ade20k_40k']
+        for cfg in (one, three, mask, seg):
+            assert cfg.model.backbone.arch == arch
+            assert cfg.model.backbone.init_cfg.checkpoint == (
+                f'https://github.com/whai362/PVT/releases/download/v2/pvt_{arch}.pth')
+        assert one.optim_wrapper.optimizer == dict(type='AdamW', lr=1e-4, weight_decay=1e-4)
+        assert mask.optim_wrapper.optimizer == dict(type='AdamW', lr=2e-4, weight_decay=1e-4)
+        assert one.train_cfg.max_epochs == 12 and three.train_cfg.max_epochs == 36
+        assert one.param_scheduler[1].milestones == [8, 11]
+        assert three.param_scheduler[1].milestones == [27, 33]
+        assert one.param_scheduler[0].end == 500
+        assert one.auto_scale_lr == dict(enable=True, base_batch_size=16)
+        assert one.train_dataloader.batch_size == 2
+        assert dict(one.model.neck) == dict(
+            type='FPN', in_channels=[64, 128, 320, 512], out_channels=256, start_level=1,
+            add_extra_convs='on_input', num_outs=5)
+        resize = [t for t in three.train_dataloader.dataset.pipeline if 'Resize' in t.type][0]
+        assert resize.type == 'RandomResize' and resize.scale == [(1333, 640), (1333, 800)]
+        test_resize = [t for t in three.test_dataloader.dataset.pipeline if 'Resize' in t.type][0]
+        assert test_resize.scale == (1333, 800)
+        amp = size == 'l'
+        for cfg in (one, three, mask):
+            assert (cfg.optim_wrapper.get('type') == 'AmpOptimWrapper') == amp
+        # Semantic FPN
+        assert seg.optim_wrapper.optimizer == dict(type='AdamW', lr=2e-4, weight_decay=1e-4)
+        assert seg.param_scheduler[0].type == 'PolyLR' and seg.param_scheduler[0].power == 0.9
+        assert seg.train_cfg.max_iters == 40000
+        assert seg.train_dataloader.batch_size * 8 == seg.auto_scale_lr.base_batch_size == 32
+        assert seg.model.decode_head.num_classes == 150 and seg.model.decode_head.channels == 128
+        assert seg.model.neck.num_outs == 4
+        crop = [t for t in seg.train_dataloader.dataset.pipeline if t.type == 'RandomCrop'][0]
+        rr = [t for t in seg.train_dataloader.dataset.pipeline if t.type == 'RandomResize'][0]
+        assert crop.crop_size == (512, 512) and rr.ratio_range == (0.5, 2.0)
+    s640 = cfgs['retinanet_pvt_s_fpn_1x_coco_640']
+    assert [t for t in s640.test_dataloader.dataset.pipeline if t.type == 'Resize'][0].scale == (
+        1066, 640)
+    detr = cfgs['detr_pvt_s_8x2_50ep_coco']
+    assert detr.train_cfg.max_epochs == 50 and detr.param_scheduler[0].milestones == [33]
+    assert detr.optim_wrapper.optimizer.lr == 1e-4
+    assert detr.model.backbone.out_indices == (3, ) and detr.model.neck.in_channels == [512]
