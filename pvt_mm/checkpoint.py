@@ -230,6 +230,29 @@ def convert_mmdet(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps pvt_mm's keys back to the official layout (the inverse of :func:`convert_official`).
+
+    The last stage's position embedding gets its class-token row back as zeros, so that the
+    result loads into the official code and into mmdet's ``pvt_convert``.
+    """
+    last = max((int(m.group(1)) for k in state_dict
+                if (m := re.match(r'stages\.(\d+)\.', k))), default=-1)
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        if m := re.match(r'stages\.(\d+)\.patch_embed\.(.*)', key):
+            out[f'patch_embed{int(m.group(1)) + 1}.{m.group(2)}'] = value
+        elif m := re.match(r'stages\.(\d+)\.pos_embed$', key):
+            stage = int(m.group(1))
+            out[f'pos_embed{stage + 1}'] = torch.cat(
+                [value.new_zeros(1, 1, value.shape[-1]), value], dim=1) if stage == last else value
+        elif m := re.match(r'stages\.(\d+)\.blocks\.(\d+)\.(.*)', key):
+            out[f'block{int(m.group(1)) + 1}.{m.group(2)}.{m.group(3)}'] = value
+        else:
+            raise CheckpointError(f'to_official: {key!r} is not a pvt_mm backbone key.')
+    return out
+
+
 _CONVERTERS = {'pvt_mm': dict, 'official': convert_official, 'mmdet': convert_mmdet}
 
 
@@ -333,4 +356,4 @@ def _describe_arch(arch: dict | None) -> str:
 
 __all__ = ['CheckpointError', 'LAYOUTS', 'read_checkpoint', 'unwrap_state_dict', 'strip_prefixes',
            'detect_layout', 'convert_official', 'convert_mmdet', 'convert_state_dict',
-           'load_pvt_state_dict', 'check_state_dict', 'load_pretrained', 'infer_arch']
+           'load_pvt_state_dict', 'check_state_dict', 'load_pretrained', 'infer_arch', 'to_official']

@@ -188,3 +188,13 @@ def test_malicious_pickle_does_not_run(tmp_path):
     torch.save({'model': sd, 'payload': _Exploit(marker)}, path)
     failing_load('tiny', path, 'refuses to unpickle')
     assert not marker.exists()
+
+
+def test_to_official_inverts_the_conversion():
+    from pvt_mm.checkpoint import convert_official, to_official
+    sd = official_state_dict('tiny', seed=6, classifier=False)
+    back = to_official(convert_official(sd))
+    assert set(back) == set(sd)
+    for k, v in sd.items():
+        expected = torch.cat([torch.zeros_like(v[:, :1]), v[:, 1:]], 1) if k == 'pos_embed4' else v
+        torch.testing.assert_close(back[k], expected, msg=k)
