@@ -1,0 +1,341 @@
+"""Speed and memory of pvt_mm's PVT against mmdet's PyramidVisionTransformer with the same weights.
+
+    python tools/analysis/benchmark.py [--arch small | --config CONFIG] [--shape 800 1344]
+        [--batch 1] [--dtype fp32|bf16|fp16] [--device cpu|cuda] [--compile]
+        [--modes infer train] [--repeat 5] [--warmup 1] [--out FILE.json]
+
+Both models live in one process and carry the same weights (pvt_mm's, converted for mmdet
+with mmdet's own pvt_convert). Each mode is warmed up, then the two are timed alternately
+and the medians compared. ``infer`` is a forward without autograd (a detector or segmentor's
+tensor forward, no post-processing); ``train`` is forward + backward of the backbone's
+summed features, or of a detector's / segmentor's loss on synthetic targets. Peak memory is
+the CUDA allocator's peak on a GPU and the growth of resident memory (VmHWM after a reset
+through /proc/self/clear_refs) on a CPU. The achieved rate is 2 x counted multiply-adds per
+second (pvt_mm/flops.py) beside the machine's measured 4096^2 matrix-product rate. Every
+timed mode also checks that the two models' outputs agree.
+"""
+import argparse
+import copy
+import ctypes
+import gc
+import json
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+
+_LIBC = ctypes.CDLL('libc.so.6')
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+# Largest |difference| of features allowed: fp32 within the LayerNorm-eps drift measured in
+# tests/test_mmdet_parity.py; half precision relative to the features' scale.
+TOLERANCE = {'fp32': 5e-3, 'bf16': 0.1, 'fp16': 0.05}
+
+
+def sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+class PeakMemory:
+    """Peak memory growth of a block: CUDA allocator peak, or resident-set high-water mark."""
+
+    def __init__(self, device):
+        self.device = device
+        self.peak = None
+
+    @staticmethod
+    def _status(field):
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError(f'{field} not in /proc/self/status')
+
+    def __enter__(self):
+        if self.device.type == 'cuda':
+            sync(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+        else:
+            gc.collect()
+            _LIBC.malloc_trim(0)  # hand freed heap pages back, so the baseline is what is live
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')  # resets VmHWM to the current RSS
+            self.base = self._status('VmRSS')
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == 'cuda':
+            sync(self.device)
+            self.peak = torch.cuda.max_memory_allocated(self.device) - self.base
+        else:
+            self.peak = self._status('VmHWM') - self.base
+
+
+def matmul_rate(device, dtype, n=4096, repeat=3):
+    """GFLOP/s of an n x n matrix product, the machine's dense ceiling."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(repeat):
+        sync(device)
+        t = time.perf_counter()
+        a @ b
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / min(times) / 1e9
+
+
+def mmdet_backbone_cfg(arch):
+    return dict(type='mmdet.PyramidVisionTransformer', num_layers=list(arch['depths']),
+                drop_path_rate=0.0, init_cfg=None)
+
+
+def mmdet_backbone_state(ours_backbone_sd):
+    from mmdet.models.backbones.pvt import pvt_convert
+
+    from pvt_mm.checkpoint import to_official
+    return pvt_convert(to_official(ours_backbone_sd))
+
+
+def build_backbones(arch, device):
+    from mmdet.models.backbones.pvt import PyramidVisionTransformer
+
+    from pvt_mm import PVT
+    torch.manual_seed(0)
+    ours = PVT(arch, drop_path_rate=0.0)
+    ours.init_weights()
+    cfg = mmdet_backbone_cfg(ours.arch)
+    cfg.pop('type')
+    theirs = PyramidVisionTransformer(**cfg)
+    theirs.load_state_dict(mmdet_backbone_state(ours.state_dict()), strict=True)
+    return ours.to(device), theirs.to(device), None
+
+
+def build_models(config, device, shape, batch):
+    """The config's model with pvt_mm's backbone, and the same with mmdet's PVT."""
+    from mmengine.registry import DefaultScope
+
+    from pvt_mm import launch
+    cfg, task = launch.load_config(config)
+    DefaultScope.get_instance('pvt_mm_benchmark', scope_name=cfg.default_scope)
+    if task == 'det':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.update(init_cfg=None, drop_path_rate=0.0)
+    model_cfg.pop('pretrained', None)
+    torch.manual_seed(0)
+    ours = MODELS.build(model_cfg)
+    ours.init_weights()
+    theirs_cfg = copy.deepcopy(model_cfg)
+    theirs_cfg.backbone = mmdet_backbone_cfg(ours.backbone.arch)
+    theirs = MODELS.build(theirs_cfg)
+    state = {k: v for k, v in ours.state_dict().items() if not k.startswith('backbone.')}
+    state.update({f'backbone.{k}': v for k, v in mmdet_backbone_state(
+        ours.backbone.state_dict()).items()})
+    theirs.load_state_dict(state, strict=True)
+    samples = synthetic_samples(task, shape, batch)
+    return ours.to(device), theirs.to(device), samples
+
+
+def synthetic_samples(task, shape, batch):
+    """Data samples with a few ground-truth boxes (detection) or a label map (segmentation)."""
+    h, w = shape
+    g = torch.Generator().manual_seed(0)
+    meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w), batch_input_shape=(h, w),
+                scale_factor=(1.0, 1.0))
+    out = []
+    for _ in range(batch):
+        if task == 'det':
+            from mmdet.structures import DetDataSample
+            from mmengine.structures import InstanceData
+            xy = torch.rand(4, 2, generator=g) * torch.tensor([w * 0.6, h * 0.6])
+            wh = (torch.rand(4, 2, generator=g) * 0.3 + 0.1) * torch.tensor([w, h])
+            s = DetDataSample(metainfo=meta)
+            s.gt_instances = InstanceData(bboxes=torch.cat([xy, xy + wh], 1),
+                                          labels=torch.randint(0, 3, (4,), generator=g))
+        else:
+            from mmengine.structures import PixelData
+            from mmseg.structures import SegDataSample
+            s = SegDataSample(metainfo=meta)
+            s.gt_sem_seg = PixelData(data=torch.randint(0, 3, (1, h, w), generator=g))
+        out.append(s)
+    return out
+
+
+def features(model, x, samples):
+    if samples is None:
+        return model(x)
+    out = model(x, samples, mode='tensor')
+    return out if isinstance(out, (tuple, list)) else (out,)
+
+
+def flatten(outs):
+    flat = []
+    for o in outs:
+        flat.extend(flatten(o) if isinstance(o, (tuple, list)) else [o])
+    return flat
+
+
+def make_step(model, x, samples, mode, device, dtype):
+    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+
+    def infer():
+        with torch.no_grad(), autocast:
+            return features(model, x, samples)
+
+    def train():
+        model.zero_grad(set_to_none=True)
+        with autocast:
+            if samples is None:
+                loss = sum(o.float().mean() for o in model(x))
+            else:
+                loss, _ = model.parse_losses(model(x, samples, mode='loss'))
+        loss.backward()
+        return loss
+
+    return infer if mode == 'infer' else train
+
+
+def max_diff(a_outs, b_outs):
+    a, b = flatten(a_outs), flatten(b_outs)
+    assert len(a) == len(b) and all(p.shape == q.shape for p, q in zip(a, b))
+    return max((p.float() - q.float()).abs().max().item() for p, q in zip(a, b))
+
+
+def run(args):
+    from pvt_mm.flops import count_macs
+    device = torch.device(args.device)
+    dtype = DTYPES[args.dtype]
+    if dtype == torch.float16 and device.type != 'cuda':
+        raise SystemExit('--dtype fp16 needs --device cuda')
+    shape = tuple(args.shape)
+    if args.config:
+        ours, theirs, samples = build_models(args.config, device, shape, args.batch)
+        what = osp.basename(args.config)
+    else:
+        ours, theirs, samples = build_backbones(args.arch, device)
+        what = f'PVT-{args.arch} backbone'
+    if args.compile:
+        ours, theirs = torch.compile(ours), torch.compile(theirs)
+    x = torch.randn(args.batch, 3, *shape, generator=torch.Generator().manual_seed(1)).to(device)
+    models = {'pvt_mm': ours, 'mmdet': theirs}
+    rate = matmul_rate(device, dtype if device.type == 'cuda' else torch.float32)
+    rows = []
+    for mode in args.modes:
+        for m in models.values():
+            m.train(mode == 'train')
+        steps = {k: make_step(m, x, samples, mode, device, dtype) for k, m in models.items()}
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype,
+                                             enabled=dtype != torch.float32):
+            # Same seed for both: heads' dropout draws the same masks in train mode.
+            outs = []
+            for m in (ours, theirs):
+                torch.manual_seed(0)
+                outs.append(features(m, x, samples))
+            diff = max_diff(*outs)
+        for _ in range(args.warmup):
+            for step in steps.values():
+                step()
+        times = {k: [] for k in steps}
+        for r in range(args.repeat):
+            order = list(steps) if r % 2 == 0 else list(reversed(steps))
+            for k in order:
+                sync(device)
+                t = time.perf_counter()
+                steps[k]()
+                sync(device)
+                times[k].append(time.perf_counter() - t)
+        peaks = {}
+        for k, step in steps.items():
+            with PeakMemory(device) as meter:
+                step()
+            peaks[k] = meter.peak
+        for m in models.values():
+            m.zero_grad(set_to_none=True)
+        macs = count_macs(steps['pvt_mm'])[0]  # forward, plus backward in train mode
+        med = {k: statistics.median(v) for k, v in times.items()}
+        achieved = 2 * macs / med['pvt_mm'] / 1e9
+        rows.append(dict(
+            mode=mode, pvt_mm_s=med['pvt_mm'], mmdet_s=med['mmdet'],
+            time_ratio=med['pvt_mm'] / med['mmdet'],
+            pvt_mm_peak_mb=peaks['pvt_mm'] / 2 ** 20, mmdet_peak_mb=peaks['mmdet'] / 2 ** 20,
+            memory_ratio=peaks['pvt_mm'] / max(1, peaks['mmdet']),
+            gmacs=macs / 1e9, pvt_mm_gflops=achieved, matmul_gflops=rate,
+            rate_fraction=achieved / rate, max_abs_diff=diff,
+            outputs_match=diff <= TOLERANCE[args.dtype],
+            all_times_s={k: v for k, v in times.items()}))
+    return dict(what=what, shape=list(shape), batch=args.batch, dtype=args.dtype,
+                device=str(device), compile=args.compile, machine=machine(device),
+                torch=torch.__version__, threads=torch.get_num_threads(), rows=rows)
+
+
+def machine(device):
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            model = next(ln.split(':', 1)[1].strip() for ln in f if ln.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return f'{model}, {os.cpu_count()} cores'
+
+
+def print_table(result):
+    print(f"\n{result['what']}  {result['batch']}x3x{result['shape'][0]}x{result['shape'][1]}  "
+          f"{result['dtype']}  {result['device']}{'  compiled' if result['compile'] else ''}")
+    print(f"machine: {result['machine']}, torch {result['torch']}, {result['threads']} threads")
+    head = (f"{'mode':6} {'pvt_mm s':>9} {'mmdet s':>9} {'ratio':>6} {'pvt_mm MB':>10} "
+            f"{'mmdet MB':>9} {'ratio':>6} {'GFLOP/s':>8} {'of mm':>6} {'max|diff|':>10}")
+    print(head)
+    print('-' * len(head))
+    for r in result['rows']:
+        print(f"{r['mode']:6} {r['pvt_mm_s']:9.3f} {r['mmdet_s']:9.3f} {r['time_ratio']:6.2f} "
+              f"{r['pvt_mm_peak_mb']:10.0f} {r['mmdet_peak_mb']:9.0f} {r['memory_ratio']:6.2f} "
+              f"{r['pvt_mm_gflops']:8.1f} {r['rate_fraction']:6.0%} {r['max_abs_diff']:10.2e}"
+              + ('' if r['outputs_match'] else '  OUTPUTS DIFFER'))
+    print(f"matrix-product ceiling: {result['rows'][0]['matmul_gflops']:.0f} GFLOP/s "
+          f"(4096^2 {'fp32' if result['device'] == 'cpu' else result['dtype']}); "
+          'GFLOP/s = 2 x counted multiply-adds / median time')
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument('--arch', default='small', help='backbone alone (default: small)')
+    what.add_argument('--config', help='a whole detector or segmentor from this config')
+    parser.add_argument('--shape', type=int, nargs=2, default=[800, 1344], metavar=('H', 'W'))
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--dtype', choices=sorted(DTYPES), default='fp32')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--compile', action='store_true', help='torch.compile both models')
+    parser.add_argument('--modes', nargs='+', choices=['infer', 'train'], default=['infer', 'train'])
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--warmup', type=int, default=1)
+    parser.add_argument('--out', help='write the JSON record here')
+    args = parser.parse_args(argv)
+    result = run(args)
+    result['command'] = ' '.join(sys.argv)
+    print_table(result)
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            json.dump(result, f, indent=1)
+        print(f'record written to {args.out}')
+    if not all(r['outputs_match'] for r in result['rows']):
+        raise SystemExit('pvt_mm and mmdet outputs differ beyond the tolerance')
+    return result
+
+
+if __name__ == '__main__':
+    main()
