@@ -210,3 +210,32 @@ def test_smallest_input_works():
     with torch.no_grad():
         outs = PVT('tiny').eval()(torch.randn(1, 3, 32, 32))
     assert [o.shape[-1] for o in outs] == [8, 4, 2, 1]
+
+
+def test_fused_inference_mlp_matches_the_plain_path(monkeypatch):
+    """Without autograd the MLP runs chunked into the residual; with it, as written."""
+    from pvt_mm.models.pvt import Mlp
+    torch.manual_seed(0)
+    model = PVT('tiny').eval()
+    model.init_weights()
+    x = torch.randn(1, 3, 224, 320)
+    calls = []
+    original = Mlp.add_to_
+    monkeypatch.setattr(Mlp, 'add_to_', lambda self, r, h, chunk_bytes=1 << 16:
+                        calls.append(1) or original(self, r, h, chunk_bytes))
+    with torch.no_grad():
+        fused = model(x)
+    assert len(calls) == sum(len(s.blocks) for s in model.stages)  # every block, many chunks
+    plain = model(x)  # grad enabled: the unfused path
+    for a, b in zip(fused, plain):
+        torch.testing.assert_close(a, b.detach(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('training', [False, True])
+def test_torch_compile_traces_without_graph_breaks(training):
+    torch._dynamo.reset()
+    model = PVT('tiny').train(training)
+    with torch.set_grad_enabled(training):
+        explained = torch._dynamo.explain(model)(torch.randn(1, 3, 96, 128))
+    assert explained.graph_count == 1 and explained.graph_break_count == 0, \
+        [str(b.reason) for b in explained.break_reasons]

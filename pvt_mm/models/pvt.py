@@ -147,7 +147,8 @@ class SpatialReductionAttention(nn.Module):
         B, N, C = x.shape
         q = self.q(x).view(B, N, self.num_heads, self.head_dim).transpose(1, 2)
         if self.sr_ratio > 1:
-            x_ = x.transpose(1, 2).reshape(B, C, hw[0], hw[1])
+            # (B, N, C) seen as a channels-last (B, C, H, W) map: the conv reads it in place.
+            x_ = x.view(B, hw[0], hw[1], C).permute(0, 3, 1, 2)
             x = self.norm(self.sr(x_).flatten(2).transpose(1, 2))
         k, v = self.kv(x).view(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         drop = self.attn_drop if self.training else 0.0
@@ -172,6 +173,23 @@ class Mlp(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+    def add_to_(self, residual: Tensor, x: Tensor, chunk_bytes: int = 8 << 20) -> Tensor:
+        """``residual += mlp(x)`` in place, for inference without autograd.
+
+        Tokens go through fc1, GELU (in place) and fc2 a chunk at a time and are added to
+        ``residual`` chunk by chunk: the (tokens x hidden) activation, 8x the input in stage
+        1, is never materialised, and each chunk stays in cache. Per element it is the same
+        arithmetic, in the same order, as ``residual + forward(x)``.
+        """
+        flat_in = x.reshape(-1, x.shape[-1])
+        flat_out = residual.view(-1, residual.shape[-1])
+        rows = max(1, chunk_bytes // (self.fc1.out_features * x.element_size()))
+        w1, w2 = self.fc1.weight.t(), self.fc2.weight.t()
+        for start in range(0, flat_in.shape[0], rows):
+            hidden = torch.ops.aten.gelu_(torch.addmm(self.fc1.bias, flat_in[start:start + rows], w1))
+            flat_out[start:start + rows].add_(torch.addmm(self.fc2.bias, hidden, w2))
+        return residual
 
 
 class DropPath(nn.Module):
@@ -208,7 +226,10 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), hw))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        if self.training or torch.is_grad_enabled() or torch.compiler.is_compiling() \
+                or torch.is_autocast_enabled(x.device.type) or x.dtype != self.mlp.fc1.weight.dtype:
+            return x + self.drop_path(self.mlp(self.norm2(x)))
+        return self.mlp.add_to_(x, self.norm2(x))  # x is this block's own fresh sum
 
 
 class PVTStage(nn.Module):
