@@ -66,6 +66,29 @@ def default_work_dir(config_path: str) -> str:
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
 
 
+def add_common_args(parser: Any) -> None:
+    """The flags train.py and test.py share, meaning what they mean in mmdet's and mmseg's tools."""
+    from mmengine.config import DictAction
+    parser.add_argument('--data-root', help='override data_root of every dataset in the config')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value (a.b.c=v)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def prepare_config(args: Any, splits: list[str]) -> tuple[Any, str]:
+    """Config with --cfg-options, --data-root and the work dir applied, its datasets checked."""
+    from .datacheck import check_datasets, set_data_root
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    cfg, task = load_config(args.config, args.cfg_options)
+    if args.data_root:
+        set_data_root(cfg, args.data_root)
+    check_datasets(cfg, splits)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or default_work_dir(args.config)
+    return cfg, task
+
+
 def enable_amp(cfg: Any) -> None:
     """Mixed precision as mmdet's ``--amp`` does it (needs a GPU with mmengine 0.10)."""
     if not torch.cuda.is_available():

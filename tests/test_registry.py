@@ -6,7 +6,6 @@ import textwrap
 
 import pytest
 
-from conftest import ROOT
 
 BUILD = textwrap.dedent('''
     import json, sys

@@ -11,7 +11,6 @@ timestamped folder, as in mmdet and mmseg).
 import argparse
 import json
 import numbers
-import os
 import os.path as osp
 import sys
 
@@ -19,7 +18,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
+    from pvt_mm import launch
     parser = argparse.ArgumentParser(description='Test (and evaluate) a PVT detector or segmentor')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -27,16 +26,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='detection: dump predictions to this .pkl file; '
                         'segmentation: write predicted label maps into this directory')
     parser.add_argument('--show-dir', help='draw predictions into this dir')
-    parser.add_argument('--data-root', help='override data_root of every dataset in the config')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value (a.b.c=v)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    launch.add_common_args(parser)
+    return parser.parse_args(argv)
 
 
 def enable_visualization(cfg, task, show_dir):
@@ -55,15 +46,10 @@ def enable_visualization(cfg, task, show_dir):
 def main(argv=None):
     args = parse_args(argv)
     from pvt_mm import launch
-    from pvt_mm.datacheck import check_datasets, set_data_root
 
-    cfg, task = launch.load_config(args.config, args.cfg_options)
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    check_datasets(cfg, ['test'])
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} does not exist.')
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or launch.default_work_dir(args.config)
+    cfg, task = launch.prepare_config(args, ['test'])
     cfg.load_from = args.checkpoint
     launch.without_gpu_amp(cfg)
     if args.show_dir:

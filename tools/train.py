@@ -7,7 +7,6 @@ The flags mean what they mean in mmdet's and mmseg's tools/train.py. Which task 
 for comes from the config itself (its default_scope, or where its model is registered).
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -15,7 +14,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
+    from pvt_mm import launch
     parser = argparse.ArgumentParser(description='Train a detector or segmentor with PVT')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -26,16 +25,8 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT; without a path, from the latest checkpoint '
                              'in the work dir')
-    parser.add_argument('--data-root', help='override data_root of every dataset in the config')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value (a.b.c=v)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    launch.add_common_args(parser)
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
@@ -43,13 +34,8 @@ def main(argv=None):
     from mmengine.logging import print_log
 
     from pvt_mm import launch
-    from pvt_mm.datacheck import check_datasets, set_data_root
 
-    cfg, task = launch.load_config(args.config, args.cfg_options)
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    check_datasets(cfg, ['train', 'val'])
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or launch.default_work_dir(args.config)
+    cfg, task = launch.prepare_config(args, ['train', 'val'])
 
     if args.amp:
         launch.enable_amp(cfg)
