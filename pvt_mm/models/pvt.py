@@ -47,7 +47,7 @@ _COMMON = dict(
     sr_ratios=(8, 4, 2, 1),
 )
 for _arch in ARCH_SETTINGS.values():
-    _arch.update({k: v for k, v in _COMMON.items()})
+    _arch.update(_COMMON)
 ARCH_KEYS = ('patch_sizes', 'embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'sr_ratios')
 
 PATCH_NORM_EPS = 1e-5  # official: nn.LayerNorm default in PatchEmbed and in Attention.norm
