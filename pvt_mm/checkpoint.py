@@ -329,23 +329,27 @@ def _depths_of(state_dict: Mapping[str, Tensor]) -> tuple[int, ...]:
     return tuple(counts[i] for i in range(max(counts) + 1)) if counts else ()
 
 
+def _arch_name(depths: tuple[int, ...]) -> str | None:
+    """The Table 1 size name with these stage depths, or None."""
+    from .models.pvt import ARCH_SETTINGS
+    return next((name for name, arch in ARCH_SETTINGS.items()
+                 if tuple(arch['depths']) == depths), None)
+
+
 def infer_arch(state_dict: Mapping[str, Tensor], source: str = '<checkpoint>') -> str:
     """The size name whose depths match a pvt_mm-layout state dict."""
     from .models.pvt import ARCH_SETTINGS
     depths = _depths_of(state_dict)
-    for name, arch in ARCH_SETTINGS.items():
-        if tuple(arch['depths']) == depths:
-            return name
-    raise CheckpointError(f'{source}: depths {depths} match none of {sorted(ARCH_SETTINGS)}; '
-                          'pass the arch explicitly.')
+    name = _arch_name(depths)
+    if name is None:
+        raise CheckpointError(f'{source}: depths {depths} match none of {sorted(ARCH_SETTINGS)}; '
+                              'pass the arch explicitly.')
+    return name
 
 
 def _name_of(depths: tuple[int, ...]) -> str:
-    from .models.pvt import ARCH_SETTINGS
-    for name, arch in ARCH_SETTINGS.items():
-        if tuple(arch['depths']) == depths:
-            return f'PVT-{name}'
-    return 'a custom arch'
+    name = _arch_name(depths)
+    return f'PVT-{name}' if name else 'a custom arch'
 
 
 def _describe_arch(arch: dict | None) -> str:

@@ -35,7 +35,7 @@ def _cuda():
 def main(argv=None):
     args = parse_args(argv)
     import mmcv
-    from mmengine.visualization import Visualizer
+    from mmengine.registry import VISUALIZERS
 
     from pvt_mm import launch
 
@@ -56,11 +56,7 @@ def main(argv=None):
         result = inference_model(model, args.image)
         vis_cfg = dict(type='SegLocalVisualizer', name='pvt_mm_demo', alpha=0.6)
         kwargs = dict(with_labels=True)
-    visualizer = Visualizer.get_instance('pvt_mm_demo') if 'pvt_mm_demo' in \
-        Visualizer._instance_dict else None
-    if visualizer is None:
-        from mmengine.registry import VISUALIZERS
-        visualizer = VISUALIZERS.build(vis_cfg)
+    visualizer = VISUALIZERS.build(vis_cfg)  # the named instance, made once
     visualizer.dataset_meta = model.dataset_meta
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     visualizer.add_datasample('demo', image, data_sample=result, draw_gt=False, show=False,
