@@ -194,12 +194,20 @@ def test_construction_errors_list_valid_values(kwargs, match):
         PVT(**kwargs)
 
 
+def with_value_at(x, index, value):
+    x[index] = value
+    return x
+
+
 @pytest.mark.parametrize('x, exc, match', [
     (torch.randn(1, 1, 64, 64), ValueError, 'built for 3 input channels, got 1'),
     (torch.randn(3, 64, 64), ValueError, '4-D input'),
     (torch.randn(1, 1, 3, 64, 64), ValueError, '4-D input'),
     (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), TypeError, 'floating-point'),
     (torch.randn(1, 3, 31, 64), ValueError, 'at least 32 pixels'),
+    (with_value_at(torch.randn(2, 3, 64, 64), (1, 2, 5, 7), float('nan')), ValueError,
+     r'finite input values, got 1 NaN and 0 infinite .* index \(1, 2, 5, 7\)'),
+    (torch.full((1, 3, 64, 64), float('-inf')), ValueError, '0 NaN and 12288 infinite'),
 ])
 def test_bad_inputs_fail_clearly(x, exc, match):
     with pytest.raises(exc, match=match):

@@ -470,8 +470,10 @@ class PVT(BaseModule):
 
         Raises:
             TypeError: not a floating-point tensor.
-            ValueError: not 4-D, wrong channel count, or smaller than
-                :attr:`min_input_size` on a side.
+            ValueError: not 4-D, wrong channel count, smaller than :attr:`min_input_size`
+                on a side, or holding NaN or infinite values. The finiteness check reads
+                the input once (a device sync on GPU); it is skipped while
+                ``torch.compile`` traces, where data-dependent branches break the graph.
         """
         if not isinstance(x, Tensor):
             raise TypeError(f'PVT expects a torch.Tensor of shape (B, {self.in_channels}, H, W), '
@@ -490,6 +492,13 @@ class PVT(BaseModule):
             raise ValueError(f'Input of {h}x{w} is too small for PVT: both sides must be at least '
                              f'{self.min_input_size} pixels (stride x spatial reduction of the '
                              'deepest-limited stage).')
+        if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
+            nan, inf = x.isnan(), x.isinf()
+            first = tuple((nan | inf).nonzero()[0].tolist())
+            raise ValueError(f'PVT expects finite input values, got {int(nan.sum())} NaN and '
+                             f'{int(inf.sum())} infinite values in the input of shape '
+                             f'{tuple(x.shape)} (the first at index {first}); check the image '
+                             'loading and normalization.')
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         """Returns the maps of ``out_indices`` as NCHW tensors, F_i at stride 2^(i+1)."""
