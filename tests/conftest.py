@@ -8,7 +8,10 @@ that a converter bug cannot cancel itself out in the tests.
 """
 from __future__ import annotations
 
+import json
 import os
+import os.path as osp
+import subprocess
 import sys
 
 import pytest
@@ -22,6 +25,39 @@ import pvt_mm  # noqa: E402  (registers the models and applies the compat fixes)
 from pvt_mm.models.pvt import resolve_arch  # noqa: E402
 
 torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+# The tools end to end: each run is a subprocess of the command a user types.
+PY = sys.executable
+TOY = osp.join(ROOT, 'configs', 'toy')
+FEW_EPOCHS = ['--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
+
+
+def run(args, timeout=900, env=None, check=True):
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})})
+    out = proc.stdout + proc.stderr
+    if check:
+        assert proc.returncode == 0, f'{" ".join(args)} failed:\n{out[-4000:]}'
+    return out
+
+
+def metrics_of(output):
+    line = [ln for ln in output.splitlines() if ln.startswith('pvt_mm metrics: ')][-1]
+    return json.loads(line[len('pvt_mm metrics: '):])
+
+
+def last_checkpoint(work_dir):
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+@pytest.fixture(scope='session')
+def mini_data(tmp_path_factory):
+    """A small toy set: 8 training images (2 iterations an epoch at batch 4), 4 for validation."""
+    out = tmp_path_factory.mktemp('toy_mini')
+    run([PY, 'tools/data/make_toy_data.py', '--out', str(out), '--train', '8', '--val', '4',
+         '--seed', '1'])
+    return out
 
 
 def official_shapes(arch: str | dict, num_classes: int = 1000, img_size: int = 224,

@@ -7,49 +7,12 @@ import json
 import os
 import os.path as osp
 import re
-import signal
-import subprocess
-import sys
-import time
 import textwrap
 
 import pytest
 import torch
 
-from conftest import ROOT
-
-PY = sys.executable
-TOY = osp.join(ROOT, 'configs', 'toy')
-FEW_EPOCHS = ['--cfg-options', 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1']
-
-
-def run(args, timeout=900, env=None, check=True):
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {})})
-    out = proc.stdout + proc.stderr
-    if check:
-        assert proc.returncode == 0, f'{" ".join(args)} failed:\n{out[-4000:]}'
-    return out
-
-
-def metrics_of(output):
-    line = [ln for ln in output.splitlines() if ln.startswith('pvt_mm metrics: ')][-1]
-    return json.loads(line[len('pvt_mm metrics: '):])
-
-
-def last_checkpoint(work_dir):
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
-
-
-@pytest.fixture(scope='module')
-def mini_data(tmp_path_factory):
-    """A small toy set: 8 training images (2 iterations an epoch at batch 4), 4 for validation."""
-    out = tmp_path_factory.mktemp('toy_mini')
-    run([PY, 'tools/data/make_toy_data.py', '--out', str(out), '--train', '8', '--val', '4',
-         '--seed', '1'])
-    return out
-
+from conftest import FEW_EPOCHS, PY, ROOT, TOY, last_checkpoint, metrics_of, run
 
 def test_generator_is_deterministic(tmp_path):
     for name in ('a', 'b'):
@@ -112,30 +75,6 @@ def test_missing_data_root_stops_before_building(tmp_path):
     assert f"data_root '{missing}' does not exist" in out
     assert 'annotations/instances_train2017.json' in out  # the layout to lay out
     assert not (tmp_path / 'w').exists()  # stopped before the Runner made anything
-
-
-def test_resume_continues_from_the_saved_iteration(tmp_path, mini_data):
-    """Kill a run right after its first checkpoint; --resume picks up at that iteration."""
-    work = tmp_path / 'work'
-    args = [PY, 'tools/train.py', osp.join(TOY, 'retinanet_pvt_t_toy.py'), '--work-dir',
-            str(work), '--data-root', str(mini_data / 'coco') + '/', '--cfg-options',
-            'train_cfg.max_epochs=3', 'train_cfg.val_interval=3']
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 600
-    while not (work / 'last_checkpoint').exists():
-        assert proc.poll() is None, 'training ended before writing a checkpoint'
-        assert time.time() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert (work / 'epoch_1.pth').exists() and not (work / 'epoch_3.pth').exists()
-    out = run(args + ['--resume'])
-    assert re.search(r'resumed epoch: 1, iter: 2', out), out[-3000:]
-    assert re.search(r'Epoch\(train\)\s+\[2\]', out)
-    assert not re.search(r'Epoch\(train\)\s+\[1\]', out)
-    from mmengine.runner.checkpoint import _load_checkpoint
-    final = _load_checkpoint(str(work / 'epoch_3.pth'))
-    assert final['meta']['epoch'] == 3 and final['meta']['iter'] == 6
 
 
 def test_two_process_distributed_training_on_cpu(tmp_path, mini_data):
