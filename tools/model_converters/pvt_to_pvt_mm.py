@@ -8,7 +8,7 @@ The arch is read off the weights (stage depths) unless given; the result is chec
 strictly against a PVT of that arch before anything is written.
 """
 import argparse
-import os
+import io
 import os.path as osp
 import sys
 
@@ -27,18 +27,19 @@ def main(argv=None):
 
     from pvt_mm import PVT
     from pvt_mm.checkpoint import check_state_dict, infer_arch, load_pvt_state_dict
+    from pvt_mm.fileio import atomic_write
 
     state_dict, layout = load_pvt_state_dict(args.src, prefix=args.prefix)
     arch = args.arch or infer_arch(state_dict, args.src)
     check_state_dict(PVT(arch), state_dict, args.src)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
     if args.dst.endswith('.safetensors'):
-        from safetensors.torch import save_file
-        save_file({k: v.contiguous() for k, v in state_dict.items()}, tmp)
+        from safetensors.torch import save
+        data = save({k: v.contiguous() for k, v in state_dict.items()})
     else:
-        torch.save(state_dict, tmp)
-    os.replace(tmp, args.dst)
+        buffer = io.BytesIO()
+        torch.save(state_dict, buffer)
+        data = buffer.getvalue()
+    atomic_write(args.dst, data)
     print(f'{args.src} ({layout} layout, PVT-{arch}): {len(state_dict)} tensors -> {args.dst}')
 
 
