@@ -1,10 +1,14 @@
-"""Checks, before any model is built, that the dataset files a config names exist.
+"""Checks that the dataset files a config names exist, before they are needed.
 
-A missing data root, annotation file or image folder stops the tools with a
-:class:`DatasetNotFoundError` that names the path and shows the layout to put there.
+:func:`check_datasets` runs on the config, before any model is built: a missing data root,
+annotation file or image folder stops the tools with a :class:`DatasetNotFoundError` that
+names the path and shows the layout to put there. :func:`check_data_files` runs on built
+datasets (through :class:`pvt_mm.engine.DataFilesHook`, before the first iteration): an
+annotation that names a missing or empty image stops the run there, not hours in.
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -23,7 +27,7 @@ HOW_TO_POINT = ("Put the data there (a symlink is fine), run `python tools/data/
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset path named by the config does not exist."""
+    """A dataset path named by the config or by an annotation does not exist."""
 
 
 def _layout_for(dataset_type: str) -> str:
@@ -60,14 +64,81 @@ def dataset_paths(ds: dict) -> list[tuple[str, str]]:
     return paths
 
 
+def _evaluators(cfg: Any, split: str) -> list[dict]:
+    evaluator = cfg.get(f'{split}_evaluator')
+    return evaluator if isinstance(evaluator, list) else [evaluator] if evaluator else []
+
+
 def check_datasets(cfg: Any, splits: Iterable[str] = ('train', 'val', 'test')) -> None:
-    """Raises :class:`DatasetNotFoundError` for the first missing dataset path of ``splits``."""
+    """Raises :class:`DatasetNotFoundError` for the first missing dataset path of ``splits``
+    (data roots, annotation files, image folders, and evaluators' annotation files)."""
     for split, ds in iter_datasets(cfg, splits):
         for what, path in dataset_paths(ds):
             if not osp.exists(path):
                 raise DatasetNotFoundError(
                     f'{split} dataset ({ds.get("type", "?")}): {what} {path!r} does not exist.\n'
                     f'{_layout_for(str(ds.get("type", "")))}\n{HOW_TO_POINT}')
+    for split in splits:
+        for ev in _evaluators(cfg, split):
+            ann = ev.get('ann_file')
+            if ann and not osp.exists(ann):
+                raise DatasetNotFoundError(
+                    f'{split}_evaluator ({ev.get("type", "?")}): ann_file {ann!r} does not '
+                    f'exist.\n{HOW_TO_POINT}')
+
+
+PATH_KEYS = ('img_path', 'seg_map_path')  # the files mmdet's and mmseg's data infos name
+
+
+def iter_leaf_datasets(dataset: Any) -> Iterator[Any]:
+    """Yields the leaf datasets of a built dataset, looking through mmengine's wrappers."""
+    stack = [dataset]
+    while stack:
+        ds = stack.pop()
+        if hasattr(ds, 'datasets'):  # ConcatDataset
+            stack.extend(ds.datasets)
+        elif hasattr(ds, 'dataset'):  # RepeatDataset, ClassBalancedDataset, MultiImageMixDataset
+            stack.append(ds.dataset)
+        else:
+            yield ds
+
+
+def check_data_files(dataset: Any, split: str, show: int = 5) -> int:
+    """Checks that every image and label map the dataset's annotations name is a non-empty file.
+
+    Returns:
+        The number of files checked.
+
+    Raises:
+        DatasetNotFoundError: naming the annotation file and the first ``show`` bad paths.
+    """
+    checked, bad = 0, []
+    for ds in iter_leaf_datasets(dataset):
+        if not hasattr(ds, 'get_data_info'):
+            continue
+        for i in range(len(ds)):
+            info = ds.get_data_info(i)
+            for key in PATH_KEYS:
+                path = info.get(key)
+                if not isinstance(path, str) or '://' in path:
+                    continue
+                checked += 1
+                try:
+                    empty = os.stat(path).st_size == 0
+                except FileNotFoundError:
+                    bad.append(f'{path} (missing)')
+                    continue
+                if empty:
+                    bad.append(f'{path} (empty file)')
+        if bad:
+            source = getattr(ds, 'ann_file', '') or getattr(ds, 'data_root', '?')
+            lines = '\n'.join(f'  {b}' for b in bad[:show])
+            more = f'\n  ... and {len(bad) - show} more' if len(bad) > show else ''
+            raise DatasetNotFoundError(
+                f'{split} dataset ({type(ds).__name__}, {source}): {len(bad)} of the files its '
+                f'annotations name are missing or empty:\n{lines}{more}\nFix the annotation '
+                'file, or point data_root / data_prefix at the folder that holds these files.')
+    return checked
 
 
 def set_data_root(cfg: Any, data_root: str, splits: Iterable[str] = ('train', 'val', 'test')) -> None:
@@ -78,8 +149,7 @@ def set_data_root(cfg: Any, data_root: str, splits: Iterable[str] = ('train', 'v
             old_roots.add(ds['data_root'])
         ds['data_root'] = data_root
     for split in splits:
-        evaluator = cfg.get(f'{split}_evaluator')
-        for ev in evaluator if isinstance(evaluator, list) else [evaluator] if evaluator else []:
+        for ev in _evaluators(cfg, split):
             ann = ev.get('ann_file')
             if ann:
                 for old in old_roots:

@@ -60,6 +60,14 @@ def test_config_builds(path):
         assert launch.without_gpu_amp(cfg)  # what tools/train.py does without a GPU
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     assert type(wrapper.optimizer).__name__ == 'AdamW'
+    # pvt_mm's run-safety hooks, resolved in the config's scope as the Runner resolves them.
+    from mmengine.registry import HOOKS
+
+    from pvt_mm.engine import AtomicCheckpointHook
+    checkpoint_hook = HOOKS.build(cfg.default_hooks.checkpoint)
+    assert isinstance(checkpoint_hook, AtomicCheckpointHook)
+    assert [HOOKS.get(h['type']).__name__ for h in cfg.custom_hooks] == [
+        'DataFilesHook', 'NonFiniteLossHook', 'StepSeedHook']
 
 
 @pytest.mark.parametrize('name', sorted(EXPECTED))

@@ -5,6 +5,16 @@
 _base_ = ['mmdet::detr/detr_r50_8xb2-150e_coco.py']
 custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
 
+# pvt_mm/engine: checkpoints written atomically, a stop naming the iteration where the loss
+# turns NaN/inf, per-step seeding (a resumed run equals an uninterrupted one), and a check
+# before the first iteration that every image the annotations name exists.
+default_hooks = dict(checkpoint=dict(type='pvt_mm.AtomicCheckpointHook'))
+custom_hooks = [
+    dict(type='pvt_mm.DataFilesHook'),
+    dict(type='pvt_mm.NonFiniteLossHook'),
+    dict(type='pvt_mm.StepSeedHook'),
+]
+
 model = dict(
     backbone=dict(
         _delete_=True,

@@ -11,6 +11,16 @@ _base_ = [
 ]
 custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
 
+# pvt_mm/engine: checkpoints written atomically, a stop naming the iteration where the loss
+# turns NaN/inf, per-step seeding (a resumed run equals an uninterrupted one), and a check
+# before the first iteration that every image the annotations name exists.
+default_hooks = dict(checkpoint=dict(type='pvt_mm.AtomicCheckpointHook'))
+custom_hooks = [
+    dict(type='pvt_mm.DataFilesHook'),
+    dict(type='pvt_mm.NonFiniteLossHook'),
+    dict(type='pvt_mm.StepSeedHook'),
+]
+
 crop_size = (512, 512)
 pvt_checkpoint = 'https://github.com/whai362/PVT/releases/download/v2/pvt_tiny.pth'
 model = dict(
