@@ -47,8 +47,63 @@ def register_task_modules(task: str) -> None:
     register_all_modules(init_default_scope=False)
 
 
+class ConfigError(ValueError):
+    """A config names something that no registry holds."""
+
+
+def check_model_types(cfg: Any, task: str) -> None:
+    """Raises :class:`ConfigError` when ``model.type`` or ``model.backbone.type`` is unknown.
+
+    The message says what to write instead: the nearest registered names, pvt_mm's
+    ``type='pvt_mm.PVT'``, and the ``custom_imports`` line a config needs outside these tools.
+    """
+    import difflib
+
+    from mmengine.registry import DefaultScope
+
+    from .registry import MODELS as PVT_MODELS
+    task_models = _task_registry(task)
+    model = cfg.get('model') or {}
+    fields = [('model.type', model)]
+    if isinstance(model.get('backbone'), dict):
+        fields.append(('model.backbone.type', model['backbone']))
+    with DefaultScope.overwrite_default_scope(TASKS[task]):
+        for field, node in fields:
+            name = node.get('type')
+            if not isinstance(name, str) or task_models.get(name) is not None:
+                continue
+            known = [*task_models.module_dict, *task_models.parent.module_dict]
+            by_lower = {k.lower(): k for k in known}
+            for k in PVT_MODELS.module_dict:  # 'PVT' and 'pvt_mm.pvt' both point at pvt_mm.PVT
+                by_lower[f'pvt_mm.{k}'.lower()] = f'pvt_mm.{k}'
+                by_lower.setdefault(k.lower(), f'pvt_mm.{k}')
+            near = dict.fromkeys(by_lower[k] for k in
+                                 difflib.get_close_matches(name.lower(), by_lower, n=3))
+            hint = f' Did you mean {", ".join(repr(k) for k in near)}?' if near else ''
+            imports = '' if cfg.get('custom_imports') else (
+                " A config run by mmdet's or mmseg's own tools also needs custom_imports = "
+                "dict(imports=['pvt_mm'], allow_failed_imports=False).")
+            raise ConfigError(
+                f'{field}={name!r} is not a registered model for {TASKS[task]} (searched '
+                f"{TASKS[task]}'s registry, mmengine's and pvt_mm's).{hint} pvt_mm's backbone "
+                "is type='pvt_mm.PVT' with arch='tiny', 'small', 'medium' or 'large'."
+                f'{imports}')
+
+
+def _task_registry(task: str) -> Any:
+    if task == 'det':
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    return MODELS
+
+
 def load_config(path: str, cfg_options: dict | None = None) -> tuple[Any, str]:
-    """Reads a config (importing pvt_mm first), merges ``--cfg-options``, returns (cfg, task)."""
+    """Reads a config (importing pvt_mm first), merges ``--cfg-options``, returns (cfg, task).
+
+    Raises:
+        ConfigError: the model or backbone type is not registered (:func:`check_model_types`).
+    """
     import pvt_mm  # noqa: F401  (registers pvt_mm.PVT even when the config forgets custom_imports)
     from mmengine.config import Config
     if not osp.isfile(path):
@@ -59,6 +114,7 @@ def load_config(path: str, cfg_options: dict | None = None) -> tuple[Any, str]:
     task = task_of(cfg)
     cfg.setdefault('default_scope', TASKS[task])
     register_task_modules(task)
+    check_model_types(cfg, task)
     return cfg, task
 
 
@@ -138,6 +194,19 @@ def prepare_distributed(cfg: Any, launcher: str) -> None:
     wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg = wrapper
     os.environ.setdefault('LOCAL_RANK', '0')
+
+
+def report_stop(runner: Any, err: BaseException) -> None:
+    """Logs where a run stopped on an error and what the work dir still holds to resume from."""
+    last = runner.message_hub.get_info('last_ckpt')
+    saved = (f'the last checkpoint is {last}; fix the cause and continue with --resume.' if last
+             else 'no checkpoint was saved in this run.')
+    lines = str(err).strip().splitlines() or ['']
+    # A dataloader worker's error reads "Caught X in DataLoader worker ..." and ends in the cause.
+    first = lines[-1].split(': ', 1)[-1] if 'Original Traceback' in str(err) else lines[0]
+    runner.logger.error(f'Training stopped after {runner.iter} completed iterations by '
+                        f'{type(err).__name__}: {first}\nEvery checkpoint in {runner.work_dir} '
+                        f'is complete (written atomically); {saved}')
 
 
 def build_runner(cfg: Any) -> Any:

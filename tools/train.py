@@ -54,7 +54,11 @@ def main(argv=None):
     launch.prepare_distributed(cfg, args.launcher)
 
     runner = launch.build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except Exception as err:
+        launch.report_stop(runner, err)
+        raise
 
 
 if __name__ == '__main__':
