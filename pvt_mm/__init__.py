@@ -6,8 +6,8 @@ so configs say ``type='pvt_mm.PVT'``, and applies the fixes of :mod:`pvt_mm.comp
 installed OpenMMLab stack.
 """
 from . import compat
-from .engine import NonFiniteLossError
 from .checkpoint import CheckpointError, load_pretrained, load_pvt_state_dict
+from .engine import NonFiniteLossError
 from .models import ARCH_SETTINGS, PVT
 from .registry import HOOKS, MODELS
 from .version import __version__
@@ -15,5 +15,4 @@ from .version import __version__
 compat.apply()
 
 __all__ = ['PVT', 'ARCH_SETTINGS', 'MODELS', 'HOOKS', 'CheckpointError', 'NonFiniteLossError',
-           'load_pretrained',
-           'load_pvt_state_dict', '__version__']
+           'load_pretrained', 'load_pvt_state_dict', '__version__']

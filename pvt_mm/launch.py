@@ -198,15 +198,18 @@ def prepare_distributed(cfg: Any, launcher: str) -> None:
 
 def report_stop(runner: Any, err: BaseException) -> None:
     """Logs where a run stopped on an error and what the work dir still holds to resume from."""
-    last = runner.message_hub.get_info('last_ckpt')
-    saved = (f'the last checkpoint is {last}; fix the cause and continue with --resume.' if last
-             else 'no checkpoint was saved in this run.')
-    lines = str(err).strip().splitlines() or ['']
+    from .engine import AtomicCheckpointHook
+    text = str(err).strip()
+    lines = text.splitlines() or ['']
     # A dataloader worker's error reads "Caught X in DataLoader worker ..." and ends in the cause.
-    first = lines[-1].split(': ', 1)[-1] if 'Original Traceback' in str(err) else lines[0]
+    cause = lines[-1].split(': ', 1)[-1] if 'Original Traceback' in text else lines[0]
+    last = runner.message_hub.get_info('last_ckpt')
+    resume = (f'The last checkpoint is {last}; fix the cause and continue with --resume.'
+              if last else 'No checkpoint was saved in this run.')
+    if any(isinstance(hook, AtomicCheckpointHook) for hook in runner.hooks):
+        resume += f' Every checkpoint in {runner.work_dir} is complete (written atomically).'
     runner.logger.error(f'Training stopped after {runner.iter} completed iterations by '
-                        f'{type(err).__name__}: {first}\nEvery checkpoint in {runner.work_dir} '
-                        f'is complete (written atomically); {saved}')
+                        f'{type(err).__name__}: {cause}\n{resume}')
 
 
 def build_runner(cfg: Any) -> Any:

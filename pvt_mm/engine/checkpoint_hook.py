@@ -25,6 +25,8 @@ class AtomicCheckpointHook(CheckpointHook):
     a remote ``out_dir`` given, it saves exactly as ``CheckpointHook`` does.
     """
 
+    atomic = False  # decided in before_train, once the out_dir is known
+
     def before_train(self, runner) -> None:
         out_dir = self.out_dir if isinstance(self.out_dir, str) else runner.work_dir
         self.atomic = (self.backend_args is None and self.file_client_args is None

@@ -23,10 +23,11 @@ class StepSeedHook(Hook):
     alone: with ``randomness=dict(seed=..., deterministic=True)`` a resumed run ends with
     the same weights as an uninterrupted one.
 
-    Exact for epoch-based loops resumed at a checkpoint, and for any loop whose dataloader
-    workers are not persistent (mmengine seeds each worker from the seed and its index).
-    Persistent workers carry their random state across epochs, which no checkpoint holds.
-    The rank joins the seed only with ``randomness.diff_rank_seed=True``, as in mmengine.
+    Exact for an epoch-based loop resumed at an epoch's checkpoint, and for an
+    iteration-based loop whose data comes from dataloader workers; in both the workers must
+    not be persistent (mmengine seeds each new worker from the seed and its index, while
+    persistent workers carry a random state across epochs that no checkpoint holds). The
+    rank joins the seed only with ``randomness.diff_rank_seed=True``, as in mmengine.
     """
 
     priority = 'VERY_HIGH'
