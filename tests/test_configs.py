@@ -9,7 +9,8 @@ import torch
 
 from conftest import ROOT
 
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*.py')))
+CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))
+                 if '_base_' not in p)  # configs/_base_/ holds pieces, not configs
 NAMES = [osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS]
 
 # Paper Tables 3, 4 and 5: #Param (M).

@@ -2,18 +2,11 @@
 # 50 epochs, AdamW lr 1e-4 divided by 10 at epoch 33, random flip and random scale; the
 # rest (transformer, Hungarian matching, backbone lr x0.1, grad clip 0.1) is mmdet's DETR.
 # PVT's F4 (stride 32, 512 channels) feeds DETR through mmdet's ChannelMapper.
-_base_ = ['mmdet::detr/detr_r50_8xb2-150e_coco.py']
+_base_ = ['mmdet::detr/detr_r50_8xb2-150e_coco.py', '../_base_/pvt_mm_hooks.py']
 custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
 
-# pvt_mm/engine: checkpoints written atomically, a stop naming the iteration where the loss
-# turns NaN/inf, per-step seeding (a resumed run equals an uninterrupted one), and a check
-# before the first iteration that every image the annotations name exists.
+# Checkpoints written atomically; the other pvt_mm hooks come from ../_base_/pvt_mm_hooks.py.
 default_hooks = dict(checkpoint=dict(type='pvt_mm.AtomicCheckpointHook'))
-custom_hooks = [
-    dict(type='pvt_mm.DataFilesHook'),
-    dict(type='pvt_mm.NonFiniteLossHook'),
-    dict(type='pvt_mm.StepSeedHook'),
-]
 
 model = dict(
     backbone=dict(

@@ -8,18 +8,12 @@ _base_ = [
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_40k.py',
+    '../_base_/pvt_mm_hooks.py',
 ]
 custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
 
-# pvt_mm/engine: checkpoints written atomically, a stop naming the iteration where the loss
-# turns NaN/inf, per-step seeding (a resumed run equals an uninterrupted one), and a check
-# before the first iteration that every image the annotations name exists.
+# Checkpoints written atomically; the other pvt_mm hooks come from ../_base_/pvt_mm_hooks.py.
 default_hooks = dict(checkpoint=dict(type='pvt_mm.AtomicCheckpointHook'))
-custom_hooks = [
-    dict(type='pvt_mm.DataFilesHook'),
-    dict(type='pvt_mm.NonFiniteLossHook'),
-    dict(type='pvt_mm.StepSeedHook'),
-]
 
 crop_size = (512, 512)
 pvt_checkpoint = 'https://github.com/whai362/PVT/releases/download/v2/pvt_tiny.pth'
