@@ -247,3 +247,53 @@ def test_torch_compile_traces_without_graph_breaks(training):
         explained = torch._dynamo.explain(model)(torch.randn(1, 3, 96, 128))
     assert explained.graph_count == 1 and explained.graph_break_count == 0, \
         [str(b.reason) for b in explained.break_reasons]
+
+
+def _train_step(model, x):
+    outs = model(x)
+    sum((o.double() ** 2).mean() for o in outs).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    return [o.detach() for o in outs], grads
+
+
+def test_buffer_reusing_mlp_backward_equals_autograds(monkeypatch):
+    """Training through _MlpFunction gives autograd's outputs and gradients bit for bit."""
+    from pvt_mm.models import pvt as P
+    torch.manual_seed(0)
+    model = PVT('tiny', drop_path_rate=0.0).train()
+    model.init_weights()
+    x = torch.randn(2, 3, 96, 128)
+    calls = []
+    apply = P._MlpFunction.apply
+    monkeypatch.setattr(P._MlpFunction, 'apply', lambda *a: calls.append(1) or apply(*a))
+    outs, grads = _train_step(model, x)
+    assert len(calls) == sum(len(s.blocks) for s in model.stages)
+    monkeypatch.setattr(P.Mlp, 'reuse_buffers', False)
+    ref_outs, ref_grads = _train_step(model, x)
+    assert len(calls) == sum(len(s.blocks) for s in model.stages)  # not used again
+    assert all(torch.equal(a, b) for a, b in zip(outs, ref_outs))
+    for name, g in ref_grads.items():
+        assert torch.equal(grads[name], g), name
+
+
+def test_buffer_reusing_mlp_refuses_a_second_backward():
+    """Its saved activation is spent by the backward: reusing the graph fails loudly."""
+    from pvt_mm.models.pvt import Mlp
+    mlp = Mlp(8, 32)
+    x = torch.randn(2, 5, 8, requires_grad=True)
+    loss = mlp(x).square().sum()
+    loss.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match='modified by an inplace operation'):
+        loss.backward()
+    (g,) = torch.autograd.grad(mlp(x).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match='differentiate twice'):
+        g.sum().backward()
+    Mlp.reuse_buffers = False
+    try:  # autograd's own chain supports both
+        (g,) = torch.autograd.grad(mlp(x).square().sum(), x, create_graph=True)
+        g.sum().backward()
+    finally:
+        Mlp.reuse_buffers = True
+    assert x.grad is not None
+

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
 from ..registry import MODELS
@@ -161,8 +162,65 @@ class SpatialReductionAttention(nn.Module):
         return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, C)))
 
 
+class _MlpFunction(torch.autograd.Function):
+    """Linear, exact GELU, Linear for training, with a backward that reuses its buffers.
+
+    Autograd's own backward of this chain allocates two fresh (tokens x hidden) tensors,
+    the gradients of the GELU output and input: 8x the block input in stage 1, and on a
+    CPU each fresh page of them costs a page fault. Here the saved GELU output, once it
+    has given fc2's weight gradient, receives the gradient of the GELU output and then,
+    in place, that of its input, so the backward allocates nothing of that size. The
+    products are autograd's own (same operands, same order). The saved tensor is spent
+    by one backward: a second one through the same graph (``retain_graph=True``) is
+    refused by autograd's version check, as for any in-place use of a saved tensor, and
+    so is differentiating the gradients (``create_graph=True``); the module falls back to
+    autograd's chain for neither, so build such graphs with ``torch.compile`` or set
+    ``Mlp.reuse_buffers = False``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        hidden = torch.addmm(b1, flat, w1.t())
+        act = F.gelu(hidden)
+        out = torch.addmm(b2, act, w2.t())
+        ctx.save_for_backward(flat, w1, w2, hidden, act)
+        ctx.in_shape = x.shape
+        return out.view(*x.shape[:-1], w2.shape[0])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        flat, w1, w2, hidden, act = ctx.saved_tensors
+        need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
+        grad = grad_out.reshape(-1, grad_out.shape[-1])
+        gx = gw1 = gb1 = gw2 = gb2 = None
+        if need_w2:
+            gw2 = act.t().mm(grad).t()
+        if need_b2:
+            gb2 = grad.sum(0)
+        if need_x or need_w1 or need_b1:
+            g_hidden = torch.mm(grad, w2, out=act)  # act is spent: it holds d(GELU out)
+            torch.ops.aten.gelu_backward.grad_input(g_hidden, hidden, grad_input=g_hidden)
+            if need_x:
+                gx = g_hidden.mm(w1).view(ctx.in_shape)
+            if need_w1:
+                gw1 = flat.t().mm(g_hidden).t()
+            if need_b1:
+                gb1 = g_hidden.sum(0)
+        return gx, gw1, gb1, gw2, gb2
+
+
 class Mlp(nn.Module):
-    """The feed-forward layer: Linear, GELU, Linear (with dropout after each)."""
+    """The feed-forward layer: Linear, GELU, Linear (with dropout after each).
+
+    Attributes:
+        reuse_buffers: train through :class:`_MlpFunction` where it applies (default);
+            ``False`` keeps autograd's own chain, for double backward or
+            ``retain_graph=True``. A class attribute: set it on ``Mlp`` for all blocks.
+    """
+
+    reuse_buffers: bool = True
 
     def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0) -> None:
         super().__init__()
@@ -172,7 +230,21 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self._buffer_reusing_backward(x):
+            return _MlpFunction.apply(x, self.fc1.weight, self.fc1.bias, self.fc2.weight,
+                                      self.fc2.bias)
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+    def _buffer_reusing_backward(self, x: Tensor) -> bool:
+        """Whether :class:`_MlpFunction` computes this call exactly: eager autograd in the
+        parameters' dtype, no active dropout, biases present, no autocast or tracing."""
+        return (self.reuse_buffers and torch.is_grad_enabled()
+                and not torch.compiler.is_compiling()
+                and (x.requires_grad or self.fc1.weight.requires_grad)
+                and (self.drop.p == 0.0 or not self.training)
+                and self.fc1.bias is not None and self.fc2.bias is not None
+                and x.dtype == self.fc1.weight.dtype
+                and not torch.is_autocast_enabled(x.device.type))
 
     def add_to_(self, residual: Tensor, x: Tensor, chunk_bytes: int = 8 << 20) -> Tensor:
         """``residual += mlp(x)`` in place, for inference without autograd.
