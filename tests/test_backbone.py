@@ -297,3 +297,39 @@ def test_buffer_reusing_mlp_refuses_a_second_backward():
         Mlp.reuse_buffers = True
     assert x.grad is not None
 
+
+def test_query_groups_fill_the_threads():
+    from pvt_mm.models.pvt import _query_groups
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        q = lambda b, h, n: torch.empty(b, h, n, 4)  # noqa: E731
+        assert _query_groups(q(1, 1, 100)) == 2      # one (image, head) pair: split
+        assert _query_groups(q(1, 5, 100)) == 2      # 5 pairs on 2 threads -> 10
+        assert _query_groups(q(2, 1, 100)) == 1      # already one pair per thread
+        assert _query_groups(q(1, 1, 101)) == 1      # no even split of 101 queries
+        torch.set_num_threads(4)
+        assert _query_groups(q(1, 1, 6)) == 3        # largest divisor of 6 up to 4
+        assert _query_groups(q(1, 2, 100)) == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_attention_with_query_groups_matches_the_plain_call(monkeypatch):
+    """Outputs and gradients agree with and without folding queries into the batch."""
+    from pvt_mm.models import pvt as P
+    torch.manual_seed(0)
+    model = PVT('tiny', drop_path_rate=0.0).train()
+    model.init_weights()
+    x = torch.randn(1, 3, 96, 128)
+    seen = []  # 3 groups divide every stage's token count at 96 x 128
+    monkeypatch.setattr(P, '_query_groups', lambda q: seen.append(q.shape) or 3)
+    outs, grads = _train_step(model, x)
+    assert len(seen) == sum(len(s.blocks) for s in model.stages)
+    monkeypatch.setattr(P, '_query_groups', lambda q: 1)
+    ref_outs, ref_grads = _train_step(model, x)
+    for a, b in zip(outs, ref_outs):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    for name, g in ref_grads.items():
+        torch.testing.assert_close(grads[name], g, rtol=1e-4, atol=1e-7, msg=name)
+

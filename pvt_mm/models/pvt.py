@@ -19,6 +19,7 @@ side in stage i, which makes 32x32 the smallest input the paper's arches accept;
 """
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -110,6 +111,25 @@ class PatchEmbed(nn.Module):
         return self.norm(x.flatten(2).transpose(1, 2)), hw
 
 
+def _query_groups(q: Tensor) -> int:
+    """How many query groups to fold into the batch of a CPU attention with autograd.
+
+    PyTorch's CPU flash-attention backward runs one thread per (batch, head) pair, so
+    with one image and one head (stage 1) a single core does all of it. Splitting the
+    queries into ``g`` groups, each attending to the same keys, gives ``g`` times the
+    pairs; the keys' and values' gradients are summed back over the groups by autograd.
+    ``g`` brings the pair count to a multiple of the thread count and divides the
+    query count; 1 on other devices, while tracing, or when nothing is to be gained.
+    """
+    if q.device.type != 'cpu' or torch.compiler.is_compiling():
+        return 1
+    threads, pairs, n = torch.get_num_threads(), q.shape[0] * q.shape[1], q.shape[2]
+    groups = threads // math.gcd(pairs, threads)
+    while n % groups:
+        groups -= 1
+    return groups
+
+
 class SpatialReductionAttention(nn.Module):
     """Multi-head attention whose keys and values come from a spatially reduced input.
 
@@ -154,6 +174,13 @@ class SpatialReductionAttention(nn.Module):
         k, v = self.kv(x).view(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         drop = self.attn_drop if self.training else 0.0
         if self.fused:
+            groups = _query_groups(q) if q.requires_grad or k.requires_grad else 1
+            if groups > 1:
+                # Each query row attends independently: fold query groups into the batch.
+                q = q.transpose(1, 2).reshape(B * groups, N // groups, self.num_heads, -1)
+                q = q.transpose(1, 2)
+                k, v = (t.unsqueeze(1).expand(B, groups, *t.shape[1:]).flatten(0, 1)
+                        for t in (k, v))
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
         else:
             attn = (q * self.scale) @ k.transpose(-2, -1)
