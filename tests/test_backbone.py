@@ -333,3 +333,12 @@ def test_attention_with_query_groups_matches_the_plain_call(monkeypatch):
     for name, g in ref_grads.items():
         torch.testing.assert_close(grads[name], g, rtol=1e-4, atol=1e-7, msg=name)
 
+
+@pytest.mark.parametrize('batch', [1, 2])
+def test_feature_maps_are_channels_last_views(batch):
+    """Each F_i is the token tensor seen as NCHW without a copy, recognisably
+    channels-last at any batch size, so the next convolution does not copy it."""
+    with torch.no_grad():
+        outs = PVT('tiny').eval()(torch.randn(batch, 3, 64, 96))
+    for out in outs:
+        assert out.is_contiguous(memory_format=torch.channels_last), out.stride()

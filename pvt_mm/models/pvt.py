@@ -386,7 +386,11 @@ class PVTStage(nn.Module):
                 x = checkpoint(block, x, hw, use_reentrant=False)
             else:
                 x = block(x, hw)
-        return x.transpose(1, 2).reshape(B, -1, hw[0], hw[1])
+        # A channels-last NCHW view, no copy; the next stage's convolution (and the
+        # neck's) reads it as is. reshape(B, C, h, w) of the transpose gives the same
+        # view except that, for B = 1, the batch stride is not recognised as
+        # channels-last and every convolution first copies the map to NCHW.
+        return x.view(B, hw[0], hw[1], -1).permute(0, 3, 1, 2)
 
 
 @MODELS.register_module()
