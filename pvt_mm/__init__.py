@@ -6,9 +6,10 @@ so configs say ``type='pvt_mm.PVT'``, and applies the fixes of :mod:`pvt_mm.comp
 installed OpenMMLab stack.
 """
 from . import compat
+from .arch import ARCH_SETTINGS
 from .checkpoint import CheckpointError, load_pretrained, load_pvt_state_dict
 from .engine import NonFiniteLossError
-from .models import ARCH_SETTINGS, PVT
+from .models import PVT
 from .registry import HOOKS, MODELS
 from .version import __version__
 

@@ -19,13 +19,20 @@
    ``getattr.__self__.eval``) and plant it there. So the pickled name
    ``builtins.getattr`` is bound to :func:`_history_buffer_method`, which returns only
    HistoryBuffer's own statistics functions and refuses everything else.
+
+   mmengine's http(s) reader goes through ``torch.hub.load_state_dict_from_url``, whose
+   ``weights_only`` still defaults to False: a downloaded file would be unpickled with no
+   restriction. It is replaced by the same restricted load of the downloaded file, so a
+   URL in ``init_cfg`` or ``load_from`` is read exactly as safely as a local path.
 """
 from __future__ import annotations
 
 import inspect
+import os
 import os.path as osp
 import pickle
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
@@ -70,9 +77,34 @@ def _load_from_local(filename: str, map_location: Any = None) -> Any:
         return torch.load(filename, map_location=map_location, weights_only=True)
 
 
+def _load_from_http(filename: str, map_location: Any = None, model_dir: str | None = None,
+                    progress: bool = True) -> Any:
+    """mmengine's http(s) reader: download into torch's hub cache (rank 0 first), then
+    :func:`_load_from_local`."""
+    from mmengine.dist import barrier, get_dist_info
+    rank, world_size = get_dist_info()
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    cached = osp.join(model_dir, osp.basename(urlparse(filename).path))
+
+    def download() -> None:
+        if not osp.isfile(cached):
+            os.makedirs(model_dir, exist_ok=True)
+            torch.hub.download_url_to_file(filename, cached, progress=progress)
+
+    if rank == 0:
+        download()
+    if world_size > 1:  # the other ranks find rank 0's file (or, on another node, fetch it)
+        barrier()
+        if rank > 0:
+            download()
+    return _load_from_local(cached, map_location)
+
+
 def _patch_mmengine_checkpoint_loading() -> None:
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local, force=True)
+    CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=_load_from_http,
+                                     force=True)
 
 
 def apply() -> None:

@@ -191,10 +191,105 @@ def test_malicious_pickle_does_not_run(tmp_path):
 
 
 def test_to_official_inverts_the_conversion():
-    from pvt_mm.checkpoint import convert_official, to_official
+    from pvt_mm.weight_layouts import convert_official, to_official
     sd = official_state_dict('tiny', seed=6, classifier=False)
     back = to_official(convert_official(sd))
     assert set(back) == set(sd)
     for k, v in sd.items():
         expected = torch.cat([torch.zeros_like(v[:, :1]), v[:, 1:]], 1) if k == 'pos_embed4' else v
         torch.testing.assert_close(back[k], expected, msg=k)
+
+
+# ---------------------------------------------------------------- init_cfg forms
+
+def test_pretrained_inside_an_init_cfg_list_loads_strictly(tmp_path):
+    sd = official_state_dict('tiny', seed=7)
+    path = tmp_path / 'pvt_tiny.pth'
+    torch.save(sd, path)
+    model = PVT('tiny', init_cfg=[dict(type='Pretrained', checkpoint=str(path))])
+    model.init_weights()
+    assert_holds_official(model, sd)
+    missing = PVT('tiny', init_cfg=[dict(type='Pretrained', checkpoint='/nonexistent.pth')])
+    before = {k: v.clone() for k, v in missing.state_dict().items()}
+    with pytest.raises(FileNotFoundError, match='/nonexistent.pth'):
+        missing.init_weights()
+    assert unchanged(missing, before)
+
+
+@pytest.mark.parametrize('init_cfg, match', [
+    ([dict(type='Pretrained', checkpoint='a.pth'), dict(type='Pretrained', checkpoint='b.pth')],
+     'names 2 Pretrained checkpoints'),
+    ([dict(type='Pretrained', checkpoint='a.pth'), dict(type='Constant', layer='Linear', val=0)],
+     'mixes a Pretrained checkpoint'),
+    (dict(type='Pretrained', checkpiont='a.pth'), r"unknown \['checkpiont'\]"),
+    (dict(type='Pretrained'), 'checkpoint missing'),
+    (dict(type='Constant', val=1.0), 'names no layer or override'),
+    (['pvt_tiny.pth'], 'must be dicts with a type'),
+])
+def test_init_cfg_that_cannot_be_honoured_fails_when_built(init_cfg, match):
+    with pytest.raises(ValueError, match=match):
+        PVT('tiny', init_cfg=init_cfg)
+
+
+def test_a_pretrained_checkpoint_that_is_not_a_path_is_refused():
+    model = PVT('tiny', init_cfg=dict(type='Pretrained', checkpoint=None))
+    with pytest.raises(CheckpointError, match='must be a path or an http'):
+        model.init_weights()
+
+
+def test_other_initializers_apply_after_the_official_init():
+    torch.manual_seed(0)
+    model = PVT('tiny', init_cfg=[dict(type='Constant', layer='LayerNorm', val=2.0, bias=0.5)])
+    model.init_weights()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms and all(bool((m.weight == 2.0).all() and (m.bias == 0.5).all()) for m in norms)
+    linear = model.stages[0].blocks[0].attn.q
+    assert 0.015 < linear.weight.std().item() < 0.025  # the official trunc-normal init
+
+
+def test_a_checkpoint_mmengine_wrote_loads_as_weights(tmp_path):
+    """A training checkpoint (message hub with HistoryBuffer, numpy scalars) loads its
+    backbone with weights_only=True kept on."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    src = PVT('tiny')
+    src.init_weights()
+    path = tmp_path / 'epoch_12.pth'
+    torch.save({'meta': {'epoch': 12, 'seed': np.int64(0)},
+                'state_dict': {**{f'backbone.{k}': v for k, v in src.state_dict().items()},
+                               'bbox_head.retina_cls.bias': torch.zeros(9)},
+                'message_hub': {'log_scalars': {'train/loss': HistoryBuffer([0.5], [1])}}},
+               path)
+    model = pretrained('tiny', path)
+    assert unchanged(model, src.state_dict())
+
+
+@pytest.fixture
+def http_dir(tmp_path, monkeypatch):
+    """A folder served over http on the loopback address, and torch's hub cache in tmp."""
+    import functools
+    import http.server
+    import threading
+    served = tmp_path / 'served'
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    hub = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / 'hub'))
+    yield served, f'http://127.0.0.1:{server.server_address[1]}'
+    torch.hub.set_dir(hub)
+    server.shutdown()
+
+
+def test_checkpoint_over_http_is_read_as_safely_as_a_file(http_dir, tmp_path):
+    served, url = http_dir
+    sd = official_state_dict('tiny', seed=8)
+    torch.save({'model': sd}, served / 'pvt_tiny.pth')
+    assert_holds_official(pretrained('tiny', f'{url}/pvt_tiny.pth'), sd)
+    marker = tmp_path / 'pwned'
+    torch.save({'model': sd, 'payload': _Exploit(marker)}, served / 'evil.pth')
+    failing_load('tiny', f'{url}/evil.pth', 'refuses to unpickle')
+    assert not marker.exists()
