@@ -1,3 +1,3 @@
-from .pvt import ARCH_SETTINGS, PVT, resolve_arch
+from .pvt import PVT
 
-__all__ = ['PVT', 'ARCH_SETTINGS', 'resolve_arch']
+__all__ = ['PVT']

@@ -3,7 +3,8 @@
 Wang et al., "Pyramid Vision Transformer: A Versatile Backbone for Dense Prediction
 without Convolutions", ICCV 2021 (arXiv 2102.12122). The code follows the paper's
 Section 3 top to bottom: patch embedding (3.2), spatial-reduction attention (3.3,
-Eq. 1-4), the encoder block, and the four-stage pyramid of Table 1.
+Eq. 1-4), the feed-forward layer and the encoder block, one pyramid stage, and the
+four-stage backbone of Table 1 (the table itself is :mod:`pvt_mm.arch`).
 
 Numerics match the official implementation: LayerNorm eps 1e-5 in the patch embedding
 and in the spatial-reduction norm, eps 1e-6 in the two norms of each block, exact GELU,
@@ -16,83 +17,32 @@ F_i of size ``floor(H / 2**(i+1))`` for i = 1..4 (strides 4/8/16/32; the remaind
 dropped, as in the official code). Spatial reduction needs at least ``R_i`` tokens per
 side in stage i, which makes 32x32 the smallest input the paper's arches accept;
 :attr:`PVT.min_input_size` holds the bound and smaller inputs raise ``ValueError``.
+
+Faster CPU execution of the same block is :mod:`pvt_mm.models.cpu_fast_paths`, switched
+by ``PVT(cpu_fast_paths=...)``; weights come in through :mod:`pvt_mm.checkpoint`.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
+from mmengine.model.weight_init import initialize
+from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
+from ..arch import ARCH_KEYS, ARCH_SETTINGS, resolve_arch
+from ..checkpoint import load_pretrained
 from ..registry import MODELS
-
-# Table 1 of the paper. Keys of a custom arch dict are the same.
-ARCH_SETTINGS: dict[str, dict[str, tuple[int, ...]]] = {
-    'tiny': dict(depths=(2, 2, 2, 2)),
-    'small': dict(depths=(3, 4, 6, 3)),
-    'medium': dict(depths=(3, 4, 18, 3)),
-    'large': dict(depths=(3, 8, 27, 3)),
-}
-_COMMON = dict(
-    patch_sizes=(4, 2, 2, 2),
-    embed_dims=(64, 128, 320, 512),
-    num_heads=(1, 2, 5, 8),
-    mlp_ratios=(8, 8, 4, 4),
-    sr_ratios=(8, 4, 2, 1),
-)
-for _arch in ARCH_SETTINGS.values():
-    _arch.update(_COMMON)
-ARCH_KEYS = ('patch_sizes', 'embed_dims', 'depths', 'num_heads', 'mlp_ratios', 'sr_ratios')
+from . import cpu_fast_paths
 
 PATCH_NORM_EPS = 1e-5  # official: nn.LayerNorm default in PatchEmbed and in Attention.norm
 BLOCK_NORM_EPS = 1e-6  # official: partial(nn.LayerNorm, eps=1e-6) for Block.norm1/norm2
-
-
-def resolve_arch(arch: str | dict[str, Sequence[int]]) -> dict[str, tuple[int, ...]]:
-    """Returns the arch table entry for a size name, or validates a custom arch dict.
-
-    Args:
-        arch: ``'tiny'``, ``'small'``, ``'medium'``, ``'large'``, or a dict with the keys
-            of :data:`ARCH_KEYS`, each a sequence with one value per stage.
-
-    Raises:
-        ValueError: unknown name, missing or extra keys, lists of different lengths,
-            non-positive values, or heads that do not divide the channels.
-    """
-    if isinstance(arch, str):
-        name = arch.lower()
-        if name not in ARCH_SETTINGS:
-            raise ValueError(f'Unknown PVT arch {arch!r}; valid names are '
-                             f'{sorted(ARCH_SETTINGS)} or a dict with keys {list(ARCH_KEYS)}.')
-        return dict(ARCH_SETTINGS[name])
-    if not isinstance(arch, dict):
-        raise TypeError(f'PVT arch must be a name or a dict, got {type(arch).__name__}.')
-    missing = [k for k in ARCH_KEYS if k not in arch]
-    extra = [k for k in arch if k not in ARCH_KEYS]
-    if missing or extra:
-        raise ValueError(f'Custom PVT arch must have exactly the keys {list(ARCH_KEYS)}; '
-                         f'missing {missing}, unexpected {extra}.')
-    spec = {k: tuple(arch[k]) for k in ARCH_KEYS}
-    lengths = {k: len(v) for k, v in spec.items()}
-    if len(set(lengths.values())) != 1 or not next(iter(lengths.values())):
-        raise ValueError(f'Custom PVT arch lists must all have one entry per stage (same, '
-                         f'non-zero length); got lengths {lengths}.')
-    for key, values in spec.items():
-        if any(not isinstance(v, (int, float)) or v <= 0 for v in values):
-            raise ValueError(f'Custom PVT arch {key!r} must hold positive numbers, got {values}.')
-    for i, (dim, heads) in enumerate(zip(spec['embed_dims'], spec['num_heads'])):
-        if dim % heads:
-            raise ValueError(f'Custom PVT arch stage {i + 1}: num_heads={heads} does not divide '
-                             f'embed_dims={dim}.')
-    return spec
+PRETRAINED_KEYS = {'type', 'checkpoint', 'prefix', 'map_location'}
 
 
 class PatchEmbed(nn.Module):
@@ -109,25 +59,6 @@ class PatchEmbed(nn.Module):
         x = self.proj(x)
         hw = (x.shape[2], x.shape[3])
         return self.norm(x.flatten(2).transpose(1, 2)), hw
-
-
-def _query_groups(q: Tensor) -> int:
-    """How many query groups to fold into the batch of a CPU attention with autograd.
-
-    PyTorch's CPU flash-attention backward runs one thread per (batch, head) pair, so
-    with one image and one head (stage 1) a single core does all of it. Splitting the
-    queries into ``g`` groups, each attending to the same keys, gives ``g`` times the
-    pairs; the keys' and values' gradients are summed back over the groups by autograd.
-    ``g`` brings the pair count to a multiple of the thread count and divides the
-    query count; 1 on other devices, while tracing, or when nothing is to be gained.
-    """
-    if q.device.type != 'cpu' or torch.compiler.is_compiling():
-        return 1
-    threads, pairs, n = torch.get_num_threads(), q.shape[0] * q.shape[1], q.shape[2]
-    groups = threads // math.gcd(pairs, threads)
-    while n % groups:
-        groups -= 1
-    return groups
 
 
 class SpatialReductionAttention(nn.Module):
@@ -147,7 +78,7 @@ class SpatialReductionAttention(nn.Module):
             explicit softmax(QK^T / sqrt(d)) V, for reference and export.
     """
 
-    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, qkv_bias: bool = True,
+    def __init__(self, dim: int, num_heads: int, *, sr_ratio: int = 1, qkv_bias: bool = True,
                  attn_drop: float = 0.0, proj_drop: float = 0.0, fused: bool = True) -> None:
         super().__init__()
         self.num_heads = num_heads
@@ -164,7 +95,9 @@ class SpatialReductionAttention(nn.Module):
             self.sr = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
             self.norm = nn.LayerNorm(dim, eps=PATCH_NORM_EPS)
 
-    def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    def qkv(self, x: Tensor, hw: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries from every token, keys and values from the reduced map (Eq. 2-3), each
+        (B, heads, tokens, head_dim)."""
         B, N, C = x.shape
         q = self.q(x).view(B, N, self.num_heads, self.head_dim).transpose(1, 2)
         if self.sr_ratio > 1:
@@ -172,163 +105,45 @@ class SpatialReductionAttention(nn.Module):
             x_ = x.view(B, hw[0], hw[1], C).permute(0, 3, 1, 2)
             x = self.norm(self.sr(x_).flatten(2).transpose(1, 2))
         k, v = self.kv(x).view(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return q, k, v
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """softmax(q k^T / sqrt(d)) v per head (Eq. 4)."""
         drop = self.attn_drop if self.training else 0.0
         if self.fused:
-            groups = _query_groups(q) if q.requires_grad or k.requires_grad else 1
-            if groups > 1:
-                # Each query row attends independently: fold query groups into the batch.
-                q = q.transpose(1, 2).reshape(B * groups, N // groups, self.num_heads, -1)
-                q = q.transpose(1, 2)
-                k, v = (t.unsqueeze(1).expand(B, groups, *t.shape[1:]).flatten(0, 1)
-                        for t in (k, v))
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
-        else:
-            attn = (q * self.scale) @ k.transpose(-2, -1)
-            attn = F.dropout(attn.softmax(dim=-1), p=drop)
-            out = attn @ v
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(B, N, C)))
+            return F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        attn = (q * self.scale) @ k.transpose(-2, -1)
+        return F.dropout(attn.softmax(dim=-1), p=drop) @ v
 
+    def project(self, out: Tensor, shape: torch.Size) -> Tensor:
+        """Concatenates the heads back to (B, N, C) tokens and applies W^O (Eq. 1)."""
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(shape)))
 
-class _MlpFunction(torch.autograd.Function):
-    """Linear, exact GELU, Linear for training, with a backward that reuses its buffers.
-
-    Autograd's own backward of this chain allocates and fills two fresh (tokens x hidden)
-    tensors, the gradients of the GELU output and input, each 8x the block input in
-    stage 1. Here the saved GELU output, once it has given fc2's weight gradient,
-    receives the gradient of the GELU output and then, in place, that of its input: the
-    backward allocates nothing of that size (PVT-S at 800x1344 on the CPU: GELU's
-    backward 448 -> 185 ms a step, the step ~8% faster). The products are autograd's own
-    (same operands, same order), so the gradients are bit-equal. The saved tensor is
-    spent by one backward: a second one through the same graph (``retain_graph=True``)
-    is refused by autograd's version check, and differentiating the gradients
-    (``create_graph=True``) by ``once_differentiable``. Set ``Mlp.reuse_buffers = False``
-    for those uses.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
-        flat = x.reshape(-1, x.shape[-1])
-        hidden = torch.addmm(b1, flat, w1.t())
-        act = F.gelu(hidden)
-        out = torch.addmm(b2, act, w2.t())
-        ctx.save_for_backward(flat, w1, w2, hidden, act)
-        ctx.in_shape = x.shape
-        return out.view(*x.shape[:-1], w2.shape[0])
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        flat, w1, w2, hidden, act = ctx.saved_tensors
-        need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
-        grad = grad_out.reshape(-1, grad_out.shape[-1])
-        gx = gw1 = gb1 = gw2 = gb2 = None
-        if need_w2:
-            gw2 = act.t().mm(grad).t()
-        if need_b2:
-            gb2 = grad.sum(0)
-        if need_x or need_w1 or need_b1:
-            g_hidden = torch.mm(grad, w2, out=act)  # act is spent: it holds d(GELU out)
-            torch.ops.aten.gelu_backward.grad_input(g_hidden, hidden, grad_input=g_hidden)
-            if need_x:
-                gx = g_hidden.mm(w1).view(ctx.in_shape)
-            if need_w1:
-                gw1 = flat.t().mm(g_hidden).t()
-            if need_b1:
-                gb1 = g_hidden.sum(0)
-        return gx, gw1, gb1, gw2, gb2
-
-
-class Mlp(nn.Module):
-    """The feed-forward layer: Linear, GELU, Linear (with dropout after each).
-
-    Attributes:
-        reuse_buffers: train through :class:`_MlpFunction` where it applies (default);
-            ``False`` keeps autograd's own chain, for double backward or
-            ``retain_graph=True``. A class attribute: set it on ``Mlp`` for all blocks.
-    """
-
-    reuse_buffers: bool = True
-
-    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.0) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self._buffer_reusing_backward(x):
-            return _MlpFunction.apply(x, self.fc1.weight, self.fc1.bias, self.fc2.weight,
-                                      self.fc2.bias)
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-    def _buffer_reusing_backward(self, x: Tensor) -> bool:
-        """Whether :class:`_MlpFunction` computes this call exactly: eager autograd in the
-        parameters' dtype, no active dropout, biases present, no autocast or tracing."""
-        return (self.reuse_buffers and torch.is_grad_enabled()
-                and not torch.compiler.is_compiling()
-                and (x.requires_grad or self.fc1.weight.requires_grad)
-                and (self.drop.p == 0.0 or not self.training)
-                and self.fc1.bias is not None and self.fc2.bias is not None
-                and x.dtype == self.fc1.weight.dtype
-                and not torch.is_autocast_enabled(x.device.type))
-
-    def add_to_(self, residual: Tensor, x: Tensor, chunk_bytes: int = 8 << 20) -> Tensor:
-        """``residual += mlp(x)`` in place, for inference without autograd.
-
-        Tokens go through fc1, GELU (in place) and fc2 a chunk at a time and are added to
-        ``residual`` chunk by chunk: the (tokens x hidden) activation, 8x the input in stage
-        1, is never materialised, and each chunk stays in cache. Per element it is the same
-        arithmetic, in the same order, as ``residual + forward(x)``.
-        """
-        flat_in = x.reshape(-1, x.shape[-1])
-        flat_out = residual.view(-1, residual.shape[-1])
-        rows = max(1, chunk_bytes // (self.fc1.out_features * x.element_size()))
-        w1, w2 = self.fc1.weight.t(), self.fc2.weight.t()
-        for start in range(0, flat_in.shape[0], rows):
-            hidden = torch.ops.aten.gelu_(torch.addmm(self.fc1.bias, flat_in[start:start + rows], w1))
-            flat_out[start:start + rows].add_(torch.addmm(self.fc2.bias, hidden, w2))
-        return residual
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drops the whole residual branch per sample while training."""
-
-    def __init__(self, drop_prob: float = 0.0) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.drop_prob == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.drop_prob
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask.div_(keep)
-
-    def extra_repr(self) -> str:
-        return f'drop_prob={self.drop_prob}'
+    def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        return self.project(self.attend(*self.qkv(x, hw)), x.shape)
 
 
 class Block(nn.Module):
     """Encoder layer: x + SRA(LN(x)), then x + MLP(LN(x)), each with stochastic depth."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int,
+    def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float, sr_ratio: int,
                  qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
                  drop_path: float = 0.0, fused_attn: bool = True) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
-        self.attn = SpatialReductionAttention(dim, num_heads, sr_ratio, qkv_bias, attn_drop,
-                                              drop, fused_attn)
+        self.attn = SpatialReductionAttention(dim, num_heads, sr_ratio=sr_ratio, qkv_bias=qkv_bias,
+                                              attn_drop=attn_drop, proj_drop=drop, fused=fused_attn)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU, drop=drop)
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), hw))
-        if self.training or torch.is_grad_enabled() or torch.compiler.is_compiling() \
-                or torch.is_autocast_enabled(x.device.type) or x.dtype != self.mlp.fc1.weight.dtype:
-            return x + self.drop_path(self.mlp(self.norm2(x)))
-        return self.mlp.add_to_(x, self.norm2(x))  # x is this block's own fresh sum
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+def _run_block(block: Block, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    return block(x, hw)
 
 
 class PVTStage(nn.Module):
@@ -343,7 +158,7 @@ class PVTStage(nn.Module):
         drop_rate: dropout after adding the position embedding.
     """
 
-    def __init__(self, in_channels: int, dim: int, patch_size: int, pos_grid: tuple[int, int],
+    def __init__(self, in_channels: int, dim: int, *, patch_size: int, pos_grid: tuple[int, int],
                  blocks: list[Block], drop_rate: float = 0.0) -> None:
         super().__init__()
         self.pos_grid = pos_grid
@@ -352,6 +167,7 @@ class PVTStage(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
         self.blocks = nn.ModuleList(blocks)
         self.with_cp = False
+        self.cpu_fast_paths = True
         self._pos_cache: tuple[tuple[Any, ...], Tensor] | None = None
 
     def resized_pos_embed(self, hw: tuple[int, int]) -> Tensor:
@@ -376,16 +192,22 @@ class PVTStage(nn.Module):
             self._pos_cache = (key, out)
         return out
 
+    def uses_cpu_fast_paths(self, x: Tensor) -> bool:
+        """The switch: the CPU paths run for CPU tensors in eager mode when enabled."""
+        return self.cpu_fast_paths and x.device.type == 'cpu' and \
+            not torch.compiler.is_compiling()
+
     def forward(self, x: Tensor) -> Tensor:
         """Maps (B, C_in, H, W) to (B, C_i, floor(H/P_i), floor(W/P_i))."""
         B = x.shape[0]
         x, hw = self.patch_embed(x)
         x = self.pos_drop(x + self.resized_pos_embed(hw))
+        run = cpu_fast_paths.block_forward if self.uses_cpu_fast_paths(x) else _run_block
         for block in self.blocks:
             if self.with_cp and self.training and x.requires_grad:
-                x = checkpoint(block, x, hw, use_reentrant=False)
+                x = checkpoint(run, block, x, hw, use_reentrant=False)
             else:
-                x = block(x, hw)
+                x = run(block, x, hw)
         # A channels-last NCHW view, no copy: the next stage's patch embedding reads it as
         # is. reshape(B, C, h, w) of the transpose gives the same view except that, for
         # B = 1, the batch stride is not recognised as channels-last and the convolution
@@ -399,7 +221,7 @@ class PVT(BaseModule):
 
     Args:
         arch: ``'tiny'``, ``'small'``, ``'medium'``, ``'large'`` (paper Table 1), or a dict
-            with keys :data:`ARCH_KEYS`, one value per stage.
+            with keys :data:`pvt_mm.arch.ARCH_KEYS`, one value per stage.
         in_channels: channels of the input image.
         pretrain_img_size: image size the position embeddings were learned at (224 gives
             56^2, 28^2, 14^2, 7^2 tokens for the paper's arches).
@@ -414,15 +236,21 @@ class PVT(BaseModule):
         with_cp: gradient checkpointing of every block while training (less memory).
         fused_attn: attention through ``F.scaled_dot_product_attention``; ``False`` uses
             the explicit math path.
-        init_cfg: ``dict(type='Pretrained', checkpoint=PATH_OR_URL)`` loads weights in
-            :meth:`init_weights` (official PVT, mmdet PVT, pvt_mm, or whole detector /
-            segmentor checkpoints), strictly: any mismatch raises. Otherwise random init.
+        cpu_fast_paths: run the blocks of CPU inputs through
+            :mod:`pvt_mm.models.cpu_fast_paths` (same results, less time and memory);
+            ``False`` keeps the plain blocks everywhere, e.g. for double backward.
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH_OR_URL)`` (alone or in a list)
+            loads weights in :meth:`init_weights` (official PVT, mmdet PVT, pvt_mm, or
+            whole detector / segmentor checkpoints), strictly: any mismatch raises.
+            Other entries are mmengine weight initializers applied after the official
+            random init. Anything that cannot be honoured raises.
         pretrained: deprecated spelling of ``init_cfg=dict(type='Pretrained', checkpoint=...)``
             that mmseg's ``EncoderDecoder`` and older configs pass; a path or URL.
     """
 
     def __init__(self,
                  arch: str | dict[str, Sequence[int]] = 'small',
+                 *,
                  in_channels: int = 3,
                  pretrain_img_size: int | tuple[int, int] = 224,
                  out_indices: Sequence[int] | None = None,
@@ -433,6 +261,7 @@ class PVT(BaseModule):
                  frozen_stages: int = -1,
                  with_cp: bool = False,
                  fused_attn: bool = True,
+                 cpu_fast_paths: bool = True,
                  init_cfg: dict | list[dict] | None = None,
                  pretrained: str | None = None) -> None:
         if pretrained is not None:
@@ -443,6 +272,7 @@ class PVT(BaseModule):
             warnings.warn("PVT(pretrained=...) is deprecated; use init_cfg=dict(type='Pretrained', "
                           'checkpoint=...).', DeprecationWarning, stacklevel=2)
             init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        _check_init_cfg(init_cfg)  # a config that cannot be honoured fails when built
         super().__init__(init_cfg=init_cfg)
         self.arch = resolve_arch(arch)
         num_stages = len(self.arch['depths'])
@@ -482,14 +312,18 @@ class PVT(BaseModule):
                                  f'position grid; it must be at least {stride}.')
             # Smallest input that leaves stage i at least max(1, sr) tokens per side.
             self.min_input_size = max(self.min_input_size, stride * max(1, sr))
-            blocks = [Block(dim, self.arch['num_heads'][i], self.arch['mlp_ratios'][i], sr,
-                            qkv_bias, drop_rate, attn_drop_rate, dpr[cur + j], fused_attn)
+            blocks = [Block(dim, self.arch['num_heads'][i], mlp_ratio=self.arch['mlp_ratios'][i],
+                            sr_ratio=sr, qkv_bias=qkv_bias, drop=drop_rate,
+                            attn_drop=attn_drop_rate, drop_path=dpr[cur + j],
+                            fused_attn=fused_attn)
                       for j in range(depths[i])]
-            stages.append(PVTStage(cin, dim, p, grid, blocks, drop_rate))
+            stages.append(PVTStage(cin, dim, patch_size=p, pos_grid=grid, blocks=blocks,
+                                   drop_rate=drop_rate))
             self.strides.append(stride)
             cin, cur = dim, cur + depths[i]
         self.stages = nn.ModuleList(stages)
         self.with_cp = with_cp
+        self.cpu_fast_paths = cpu_fast_paths
         self.feature_info = [
             dict(num_chs=self.arch['embed_dims'][i], reduction=self.strides[i],
                  module=f'stages.{i}') for i in self.out_indices
@@ -510,6 +344,16 @@ class PVT(BaseModule):
         self._with_cp = bool(value)
         for stage in getattr(self, 'stages', []):
             stage.with_cp = self._with_cp
+
+    @property
+    def cpu_fast_paths(self) -> bool:
+        return self._cpu_fast_paths
+
+    @cpu_fast_paths.setter
+    def cpu_fast_paths(self, value: bool) -> None:
+        self._cpu_fast_paths = bool(value)
+        for stage in getattr(self, 'stages', []):
+            stage.cpu_fast_paths = self._cpu_fast_paths
 
     @property
     def fused_attn(self) -> bool:
@@ -542,30 +386,31 @@ class PVT(BaseModule):
         return self
 
     def init_weights(self) -> None:
-        """Loads the ``Pretrained`` checkpoint of ``init_cfg`` strictly, or inits randomly.
+        """Initialises as ``init_cfg`` says: a ``Pretrained`` entry loads its checkpoint
+        strictly; otherwise the official random init, then any mmengine initializers listed.
 
-        Random init follows the official code: truncated normal (std 0.02) for linear
-        weights and position embeddings, zero biases, LayerNorm weight 1 and bias 0.
+        The official random init: truncated normal (std 0.02) for linear weights and
+        position embeddings, zero biases, LayerNorm weight 1 and bias 0.
         """
-        cfg = self.init_cfg
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-            from ..checkpoint import load_pretrained
+        entries = _check_init_cfg(self.init_cfg)
+        pretrained = [c for c in entries if c['type'] == 'Pretrained']
+        if pretrained:
+            cfg = pretrained[0]
             load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
                             map_location=cfg.get('map_location', 'cpu'))
         else:
-            if cfg is not None:
-                print_log(f'PVT: init_cfg {cfg} is not a Pretrained checkpoint; using the '
-                          'official random init.', logger='current')
             for m in self.modules():
                 if isinstance(m, nn.Linear):
-                    nn.init.trunc_normal_(m.weight, std=0.02)
+                    trunc_normal_(m.weight, std=0.02)
                     if m.bias is not None:
                         nn.init.zeros_(m.bias)
                 elif isinstance(m, nn.LayerNorm):
                     nn.init.ones_(m.weight)
                     nn.init.zeros_(m.bias)
             for stage in self.stages:
-                nn.init.trunc_normal_(stage.pos_embed, std=0.02)
+                trunc_normal_(stage.pos_embed, std=0.02)
+            if entries:
+                initialize(self, entries)
         self._is_init = True
 
     def check_input(self, x: Any) -> None:
@@ -621,5 +466,41 @@ class PVT(BaseModule):
         return tuple(feats[i] for i in self.out_indices)
 
 
-__all__ = ['PVT', 'ARCH_SETTINGS', 'ARCH_KEYS', 'resolve_arch', 'PVTStage', 'PatchEmbed',
-           'SpatialReductionAttention', 'Block', 'Mlp', 'DropPath']
+def _check_init_cfg(init_cfg: Any) -> list[dict]:
+    """``init_cfg`` as a list of entries pvt_mm can honour, or a ValueError saying why not.
+
+    One ``Pretrained`` entry (``checkpoint``, optional ``prefix`` and ``map_location``) sets
+    every weight, so it stands alone; other entries are mmengine weight initializers
+    (``TruncNormal``, ``Constant``, ...) that must name the ``layer`` or ``override`` they
+    apply to (mmengine silently skips one that names neither).
+    """
+    entries = [] if init_cfg is None else list(init_cfg) if isinstance(
+        init_cfg, (list, tuple)) else [init_cfg]
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get('type'), str):
+            raise ValueError(f'PVT init_cfg entries must be dicts with a type, got {entry!r}.')
+    pretrained = [e for e in entries if e['type'] == 'Pretrained']
+    others = [e for e in entries if e['type'] != 'Pretrained']
+    if pretrained and others:
+        raise ValueError(f'PVT init_cfg {init_cfg} mixes a Pretrained checkpoint, which sets '
+                         f'every weight, with initializers {[e["type"] for e in others]} that '
+                         'would be overwritten: keep one or the other.')
+    if len(pretrained) > 1:
+        raise ValueError(f'PVT init_cfg names {len(pretrained)} Pretrained checkpoints; give '
+                         'one.')
+    for entry in pretrained:
+        unknown = sorted(set(entry) - PRETRAINED_KEYS)
+        if 'checkpoint' not in entry or unknown:
+            raise ValueError(f'PVT init_cfg {dict(entry)}: a Pretrained entry takes checkpoint '
+                             f'(required), prefix and map_location; '
+                             f'{"unknown " + str(unknown) if unknown else "checkpoint missing"}.')
+    for entry in others:
+        if 'layer' not in entry and 'override' not in entry:
+            raise ValueError(f'PVT init_cfg {dict(entry)} names no layer or override, so '
+                             'mmengine would apply it to nothing; add e.g. '
+                             "layer='Linear'.")
+    return [dict(e) for e in entries]
+
+
+__all__ = ['PVT', 'PVTStage', 'Block', 'SpatialReductionAttention', 'PatchEmbed', 'Mlp',
+           'DropPath', 'ARCH_SETTINGS', 'ARCH_KEYS', 'resolve_arch']
