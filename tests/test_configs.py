@@ -4,10 +4,16 @@ import copy
 import glob
 import os.path as osp
 
+import sys
+
 import pytest
 import torch
 
 from conftest import ROOT
+from pvt_mm.config import load_config, task_registry
+
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+from amp_switch import without_gpu_amp  # noqa: E402  (what tools/train.py does without a GPU)
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))
                  if '_base_' not in p)  # configs/_base_/ holds pieces, not configs
@@ -27,16 +33,7 @@ EXPECTED['retinanet_pvt_s_fpn_1x_coco_640'] = 34.2
 
 
 def load(path):
-    from pvt_mm import launch
-    return launch.load_config(path)
-
-
-def registry(task):
-    if task == 'det':
-        from mmdet.registry import DATASETS, MODELS
-    else:
-        from mmseg.registry import DATASETS, MODELS
-    return MODELS, DATASETS
+    return load_config(path)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
@@ -44,21 +41,20 @@ def test_config_builds(path):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
-    from pvt_mm import PVT, launch
+    from pvt_mm import PVT
     cfg, task = load(path)
     # As the Runner does: names in the config resolve in the config's default scope.
     DefaultScope.get_instance(f'pvt_mm_test_{osp.basename(path)}', scope_name=cfg.default_scope)
-    MODELS, DATASETS = registry(task)
-    model = MODELS.build(cfg.model)
+    model = task_registry(task).build(cfg.model)
     assert isinstance(model.backbone, PVT)
     assert cfg.custom_imports['imports'] == ['pvt_mm']
     for split in ('train', 'val', 'test'):
         ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader']['dataset'])
         ds_cfg['lazy_init'] = True
-        dataset = DATASETS.build(ds_cfg)
+        dataset = task_registry(task, 'DATASETS').build(ds_cfg)
         assert dataset.pipeline is not None
     if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
-        assert launch.without_gpu_amp(cfg)  # what tools/train.py does without a GPU
+        assert without_gpu_amp(cfg)
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     assert type(wrapper.optimizer).__name__ == 'AdamW'
     # pvt_mm's run-safety hooks, resolved in the config's scope as the Runner resolves them.
@@ -75,7 +71,7 @@ def test_config_builds(path):
 def test_parameter_counts_match_the_paper(name):
     path = next(p for p in CONFIGS if osp.basename(p) == f'{name}.py')
     cfg, task = load(path)
-    model = registry(task)[0].build(cfg.model)
+    model = task_registry(task).build(cfg.model)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     assert abs(params - EXPECTED[name]) <= 0.1, f'{name}: {params:.2f}M vs paper {EXPECTED[name]}M'
 

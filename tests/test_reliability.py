@@ -17,7 +17,7 @@ import torch
 
 from conftest import PY, ROOT, TOY, last_checkpoint, run
 from pvt_mm.fileio import atomic_write
-from pvt_mm.launch import ConfigError, load_config
+from pvt_mm.config import ConfigError, load_config
 
 RETINANET = os.path.join(TOY, 'retinanet_pvt_t_toy.py')
 
@@ -115,8 +115,11 @@ def test_kill_while_saving_a_checkpoint_leaves_the_previous_one_usable(tmp_path,
 # ---------------------------------------------------------------- interrupted training
 
 def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path, mini_data):
-    """Kill right after the first checkpoint, --resume: training continues from that iteration
-    with the saved optimizer and scheduler, and ends with the uninterrupted run's weights."""
+    """Kill after the first checkpoint, --resume: training continues from that iteration
+    with the saved optimizer and scheduler, and ends with the uninterrupted run's weights.
+
+    The run is parked inside the write of epoch_2.pth before it is killed, so the kill
+    lands after epoch 1's checkpoint and before any later one, however fast the machine."""
     options = ['train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
                'randomness.deterministic=True']
     whole = tmp_path / 'whole'
@@ -124,10 +127,12 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path, mini_data):
 
     work = tmp_path / 'work'
     args = train_args(work, mini_data, *options)
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(work / 'last_checkpoint', proc)
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=stalling_env(tmp_path, 'epoch_2.pth.partial'))
+    wait_for(tmp_path / 'stalled', proc)
     kill(proc)
-    assert (work / 'epoch_1.pth').exists() and not (work / 'epoch_3.pth').exists()
+    assert last_checkpoint(work) == str(work / 'epoch_1.pth')
+    assert not (work / 'epoch_2.pth').exists() and not (work / 'epoch_3.pth').exists()
     saved = load(work / 'epoch_1.pth')
     out = run(args + ['--resume'])
     assert re.search(r'resumed epoch: 1, iter: 2', out), out[-3000:]

@@ -37,12 +37,12 @@ def main(argv=None):
     import mmcv
     from mmengine.registry import VISUALIZERS
 
-    from pvt_mm import launch
+    from pvt_mm.config import load_config
 
     for what, path in (('image', args.image), ('checkpoint', args.checkpoint)):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{what} {path!r} does not exist.')
-    cfg, task = launch.load_config(args.config, args.cfg_options)
+    cfg, task = load_config(args.config, args.cfg_options)
     image = mmcv.imread(args.image, channel_order='rgb')
     if task == 'det':
         from mmdet.apis import inference_detector, init_detector

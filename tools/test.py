@@ -18,7 +18,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
-    from pvt_mm import launch
+    from runner_config import add_common_args
     parser = argparse.ArgumentParser(description='Test (and evaluate) a PVT detector or segmentor')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -26,7 +26,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', help='detection: dump predictions to this .pkl file; '
                         'segmentation: write predicted label maps into this directory')
     parser.add_argument('--show-dir', help='draw predictions into this dir')
-    launch.add_common_args(parser)
+    add_common_args(parser)
     return parser.parse_args(argv)
 
 
@@ -45,21 +45,25 @@ def enable_visualization(cfg, task, show_dir):
 
 def main(argv=None):
     args = parse_args(argv)
-    from pvt_mm import launch
+    from amp_switch import without_gpu_amp
+    from cpu_distributed import prepare_distributed
+    from mmengine.logging import print_log
+    from runner_config import build_runner, prepare_config
 
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'Checkpoint {args.checkpoint!r} does not exist.')
-    cfg, task = launch.prepare_config(args, ['test'])
+    cfg, task = prepare_config(args, ['test'])
     cfg.load_from = args.checkpoint
-    launch.without_gpu_amp(cfg)
+    if without_gpu_amp(cfg):
+        print_log('No CUDA GPU: testing this AmpOptimWrapper config in fp32.', logger='current')
     if args.show_dir:
         enable_visualization(cfg, task, args.show_dir)
-    launch.prepare_distributed(cfg, args.launcher)
+    prepare_distributed(cfg, args.launcher)
 
     if args.out and task == 'seg':
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
-    runner = launch.build_runner(cfg)
+    runner = build_runner(cfg)
     if args.out and task == 'det':
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file for detection, got {args.out!r}.')

@@ -14,7 +14,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):
-    from pvt_mm import launch
+    from runner_config import add_common_args
     parser = argparse.ArgumentParser(description='Train a detector or segmentor with PVT')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
@@ -25,21 +25,23 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT; without a path, from the latest checkpoint '
                              'in the work dir')
-    launch.add_common_args(parser)
+    add_common_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    from amp_switch import enable_amp, without_gpu_amp
+    from cpu_distributed import prepare_distributed
     from mmengine.logging import print_log
+    from runner_config import build_runner, prepare_config
+    from stop_report import report_stop
 
-    from pvt_mm import launch
-
-    cfg, task = launch.prepare_config(args, ['train', 'val'])
+    cfg, task = prepare_config(args, ['train', 'val'])
 
     if args.amp:
-        launch.enable_amp(cfg)
-    elif launch.without_gpu_amp(cfg):
+        enable_amp(cfg)
+    elif without_gpu_amp(cfg):
         print_log('No CUDA GPU: running this AmpOptimWrapper config in fp32.', logger='current')
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
@@ -51,13 +53,13 @@ def main(argv=None):
         if not osp.isfile(args.resume):
             raise FileNotFoundError(f'--resume: checkpoint {args.resume!r} does not exist.')
         cfg.resume, cfg.load_from = True, args.resume
-    launch.prepare_distributed(cfg, args.launcher)
+    prepare_distributed(cfg, args.launcher)
 
-    runner = launch.build_runner(cfg)
+    runner = build_runner(cfg)
     try:
         runner.train()
     except Exception as err:
-        launch.report_stop(runner, err)
+        report_stop(runner, err)
         raise
 
 

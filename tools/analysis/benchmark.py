@@ -11,7 +11,7 @@ tensor forward, no post-processing); ``train`` is forward + backward of the back
 summed features, or of a detector's / segmentor's loss on synthetic targets. Peak memory is
 the CUDA allocator's peak on a GPU and the growth of resident memory (VmHWM after a reset
 through /proc/self/clear_refs) on a CPU. The achieved rate is 2 x counted multiply-adds per
-second (pvt_mm/flops.py) beside the machine's measured 4096^2 matrix-product rate: its best
+second (tools/analysis/flops.py) beside the machine's measured 4096^2 matrix-product rate: its best
 burst (before, during and after the runs) and its median over one product per timed round. Every timed mode
 also checks that the two models' outputs agree.
 """
@@ -107,7 +107,7 @@ def mmdet_backbone_cfg(arch):
 def mmdet_backbone_state(ours_backbone_sd):
     from mmdet.models.backbones.pvt import pvt_convert
 
-    from pvt_mm.checkpoint import to_official
+    from pvt_mm.weight_layouts import to_official
     return pvt_convert(to_official(ours_backbone_sd))
 
 
@@ -129,13 +129,10 @@ def build_models(config, device, shape, batch):
     """The config's model with pvt_mm's backbone, and the same with mmdet's PVT."""
     from mmengine.registry import DefaultScope
 
-    from pvt_mm import launch
-    cfg, task = launch.load_config(config)
+    from pvt_mm.config import load_config, task_registry
+    cfg, task = load_config(config)
     DefaultScope.get_instance('pvt_mm_benchmark', scope_name=cfg.default_scope)
-    if task == 'det':
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
+    MODELS = task_registry(task)
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.update(init_cfg=None, drop_path_rate=0.0)
     model_cfg.pop('pretrained', None)
@@ -219,7 +216,7 @@ def max_diff(a_outs, b_outs):
 
 
 def run(args):
-    from pvt_mm.flops import count_macs
+    from flops import count_macs
     device = torch.device(args.device)
     dtype = DTYPES[args.dtype]
     if dtype == torch.float16 and device.type != 'cuda':

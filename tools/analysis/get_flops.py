@@ -6,7 +6,7 @@
 With a config: the whole detector or segmentor's tensor forward (backbone, neck, heads;
 no post-processing), as mmdet's and mmseg's get_flops measure it. With --arch: the PVT
 backbone plus the ImageNet classifier of the paper's Table 2 (class token, final norm,
-1000-way head). The counting rule is printed with the result (see pvt_mm/flops.py).
+1000-way head). The counting rule is printed with the result (see tools/analysis/flops.py).
 """
 import argparse
 import json
@@ -37,8 +37,9 @@ def classifier_extra_macs(arch: dict, num_classes: int = 1000, img_size: int = 2
 def count_backbone(arch_name: str, shape):
     import torch
 
+    from flops import count_macs
+
     from pvt_mm import PVT
-    from pvt_mm.flops import count_macs
     model = PVT(arch_name).eval()
     x = torch.randn(1, 3, *shape)
     with torch.no_grad():
@@ -55,23 +56,22 @@ def count_backbone(arch_name: str, shape):
 def count_config(config: str, shape, cfg_options=None):
     import torch
 
-    from pvt_mm import launch
-    from pvt_mm.flops import count_macs
-    cfg, task = launch.load_config(config, cfg_options)
+    from flops import count_macs
+    from mmengine.registry import DefaultScope
+
+    from pvt_mm.config import load_config, task_registry
+    cfg, task = load_config(config, cfg_options)
     h, w = shape
     if task == 'det':
-        from mmdet.registry import MODELS
         from mmdet.structures import DetDataSample
         sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
                                              batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
     else:
-        from mmseg.registry import MODELS
         from mmseg.structures import SegDataSample
         sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
                                              batch_input_shape=(h, w)))
-    from mmengine.registry import DefaultScope
     DefaultScope.get_instance('pvt_mm_get_flops', scope_name=cfg.default_scope)
-    model = MODELS.build(cfg.model).eval()
+    model = task_registry(task).build(cfg.model).eval()
     x = torch.randn(1, 3, h, w)
     with torch.no_grad():
         macs, per_op = count_macs(lambda: model(x, [sample], mode='tensor'))
@@ -85,7 +85,7 @@ def count_config(config: str, shape, cfg_options=None):
 def main(argv=None):
     from mmengine.config import DictAction
 
-    from pvt_mm.flops import COUNTING_RULE
+    from flops import COUNTING_RULE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', nargs='?', help='detection or segmentation config')
     parser.add_argument('--arch', help='instead of a config: a PVT size with the classifier')
@@ -100,10 +100,10 @@ def main(argv=None):
     if args.arch:
         result = count_backbone(args.arch, args.shape or (224, 224))
     else:
-        from pvt_mm import launch
+        from pvt_mm.config import load_config
         shape = args.shape
         if shape is None:
-            _, task = launch.load_config(args.config, args.cfg_options)
+            _, task = load_config(args.config, args.cfg_options)
             shape = (800, 1333) if task == 'det' else (512, 512)
         result = count_config(args.config, shape, args.cfg_options)
     result['counting'] = COUNTING_RULE
