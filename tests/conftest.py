@@ -9,6 +9,7 @@ that a converter bug cannot cancel itself out in the tests.
 from __future__ import annotations
 
 import json
+import math
 import os
 import os.path as osp
 import subprocess
@@ -22,9 +23,29 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 import pvt_mm  # noqa: E402  (registers the models and applies the compat fixes)
-from pvt_mm.models.pvt import resolve_arch  # noqa: E402
+from pvt_mm.arch import resolve_arch  # noqa: E402
 
 torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+FP32_EPS = torch.finfo(torch.float32).eps
+WIDEST_REDUCTION = 2048  # the longest dot product in PVT: stage 4's MLP (512 x 4 hidden)
+
+
+def rounding_atol(ref: torch.Tensor, reduction: int = WIDEST_REDUCTION, chained: int = 1) -> float:
+    """Largest |difference| between two fp32 computations of ``ref`` that differ only in
+    summation order (fused vs explicit attention, chunked vs whole products, the GEMM and
+    attention kernels each instruction set picks).
+
+    A length-K dot product summed in another order moves by about sqrt(K) * eps relative to
+    the magnitudes summed, so the bound is sqrt(reduction) * eps * max|ref|. Forward
+    features need ``chained=1``: every block's LayerNorms renormalise, so rounding does not
+    compound from block to block (measured: 5-12 eps * max|ref| on the CPU's default, AVX2
+    and AVX-512 kernels, against the bound's 45). A gradient passes through every block
+    with nothing renormalising it: ``chained`` = the blocks it crossed (measured for
+    PVT-Tiny's input gradient: 16-20 eps * max|ref|, against 45 * 8 = 362).
+    """
+    return math.sqrt(reduction) * chained * FP32_EPS * ref.detach().abs().max().item()
+
 
 # The tools end to end: each run is a subprocess of the command a user types.
 PY = sys.executable

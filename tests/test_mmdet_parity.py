@@ -3,7 +3,11 @@
 mmdet converts the official weights with its own ``pvt_convert``; pvt_mm with its loader.
 mmdet's copy uses LayerNorm eps 1e-6 everywhere, the official code 1e-5 in the patch
 embedding and spatial-reduction norms: that alone explains the drift, so with those eps set
-to the official value in mmdet's model the two must agree to float rounding.
+to the official value in mmdet's model the two must agree to float rounding
+(:func:`conftest.rounding_atol`: mmdet runs explicit attention through
+``nn.MultiheadAttention`` and its MLP as 1x1 convolutions, pvt_mm fused attention and
+chunked products, so only the summation order differs). The explicit attention path is
+tied to the fused one in tests/test_backbone.py, hence to mmdet's through this file.
 """
 import pytest
 import torch
@@ -11,7 +15,7 @@ from mmdet.models.backbones.pvt import PyramidVisionTransformer, pvt_convert
 
 from pvt_mm import PVT
 
-from conftest import official_state_dict
+from conftest import official_state_dict, rounding_atol
 
 MMDET_ARCH = {
     'tiny': dict(num_layers=[2, 2, 2, 2]),
@@ -53,19 +57,9 @@ def test_features_match_mmdet(arch, shape, tmp_path):
     assert n == 4 + sum(1 for s in ours.stages for blk in s.blocks if blk.attn.sr_ratio > 1)
     for p, q in zip(a, b_eps):
         assert p.shape == q.shape
-        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(p, q, rtol=0, atol=rounding_atol(q))
     # The eps difference is real but small: it is the only gap between the two.
     assert 0 < drift < 5e-3, drift
-
-
-def test_explicit_attention_path_matches_mmdet(tmp_path):
-    ours, ref = build_pair('tiny', tmp_path, seed=5)
-    ours.fused_attn = False
-    official_eps(ref)
-    x = torch.randn(1, 3, 128, 192)
-    with torch.no_grad():
-        for p, q in zip(ours(x), ref(x)):
-            torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-5)
 
 
 def test_training_gradients_match_mmdet(tmp_path):
@@ -86,4 +80,6 @@ def test_training_gradients_match_mmdet(tmp_path):
     finally:
         torch.set_num_threads(threads)
     assert grads[0].abs().max() > 0
-    torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+    blocks = sum(len(s.blocks) for s in ours.stages)  # the gradient crosses every block
+    torch.testing.assert_close(grads[0], grads[1], rtol=0,
+                               atol=rounding_atol(grads[1], chained=blocks))
