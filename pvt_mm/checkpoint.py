@@ -1,4 +1,5 @@
-"""Reading PVT weights from a file and checking them strictly against a model.
+"""Reading PVT weights from a file and checking them strictly against a model, and the
+``init_cfg`` forms that say which file.
 
 Accepted sources: a local path or an http(s) URL. ``.safetensors`` files are read with
 safetensors; everything else through mmengine's own checkpoint reader
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -165,6 +167,72 @@ def load_pretrained(model: nn.Module, source: str, prefix: str | None = None,
               logger='current')
 
 
+PRETRAINED_KEYS = {'type', 'checkpoint', 'prefix', 'map_location'}
+PRETRAINED_FROM_BASE = (
+    "mmseg's EncoderDecoder hands model.pretrained to the backbone, and base configs written "
+    "for another backbone set it to that network's weights (upernet_r50's "
+    "'open-mmlab://resnet50_v1c', for one). Write model = dict(pretrained=None, "
+    "backbone=dict(type='pvt_mm.PVT', ..., init_cfg=dict(type='Pretrained', "
+    "checkpoint=PVT_WEIGHTS))) in your config, or pass --cfg-options model.pretrained=None.")
+
+
+def pretrained_init_cfg(pretrained: Any, init_cfg: Any) -> dict:
+    """The ``init_cfg`` that the deprecated ``pretrained`` argument stands for.
+
+    A location that holds no PVT weights (another network's ``open-mmlab://`` weights that
+    a base config set) fails when the weights are loaded, with :data:`PRETRAINED_FROM_BASE`
+    saying where it came from: a model that is only built, or gets all its weights from
+    ``load_from``, never reads it.
+
+    Raises:
+        ValueError: both given, with where the ``pretrained`` may have come from.
+    """
+    if not isinstance(pretrained, str):
+        raise TypeError(f'pretrained must be a path or URL, got {type(pretrained).__name__}.')
+    if init_cfg is not None:
+        raise ValueError(f'PVT got pretrained={pretrained!r} beside init_cfg={init_cfg}: give '
+                         f'the checkpoint once, in init_cfg. {PRETRAINED_FROM_BASE}')
+    warnings.warn("PVT(pretrained=...) is deprecated; use init_cfg=dict(type='Pretrained', "
+                  'checkpoint=...).', DeprecationWarning, stacklevel=3)
+    return dict(type='Pretrained', checkpoint=pretrained)
+
+
+def init_cfg_entries(init_cfg: Any) -> list[dict]:
+    """``init_cfg`` as a list of entries pvt_mm can honour, or a ValueError saying why not.
+
+    One ``Pretrained`` entry (``checkpoint``, optional ``prefix`` and ``map_location``) sets
+    every weight, so it stands alone; other entries are mmengine weight initializers
+    (``TruncNormal``, ``Constant``, ...) that must name the ``layer`` or ``override`` they
+    apply to (mmengine silently skips one that names neither).
+    """
+    entries = [] if init_cfg is None else list(init_cfg) if isinstance(
+        init_cfg, (list, tuple)) else [init_cfg]
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get('type'), str):
+            raise ValueError(f'PVT init_cfg entries must be dicts with a type, got {entry!r}.')
+    pretrained = [e for e in entries if e['type'] == 'Pretrained']
+    others = [e for e in entries if e['type'] != 'Pretrained']
+    if pretrained and others:
+        raise ValueError(f'PVT init_cfg {init_cfg} mixes a Pretrained checkpoint, which sets '
+                         f'every weight, with initializers {[e["type"] for e in others]} that '
+                         'would be overwritten: keep one or the other.')
+    if len(pretrained) > 1:
+        raise ValueError(f'PVT init_cfg names {len(pretrained)} Pretrained checkpoints; give '
+                         'one.')
+    for entry in pretrained:
+        unknown = sorted(set(entry) - PRETRAINED_KEYS)
+        if 'checkpoint' not in entry or unknown:
+            raise ValueError(f'PVT init_cfg {dict(entry)}: a Pretrained entry takes checkpoint '
+                             f'(required), prefix and map_location; '
+                             f'{"unknown " + str(unknown) if unknown else "checkpoint missing"}.')
+    for entry in others:
+        if 'layer' not in entry and 'override' not in entry:
+            raise ValueError(f'PVT init_cfg {dict(entry)} names no layer or override, so '
+                             'mmengine would apply it to nothing; add e.g. '
+                             "layer='Linear'.")
+    return [dict(e) for e in entries]
+
+
 def _depths_of(state_dict: Mapping[str, Tensor]) -> tuple[int, ...]:
     blocks = {(int(m.group(1)), int(m.group(2))) for k in state_dict
               if (m := re.match(r'stages\.(\d+)\.blocks\.(\d+)\.', k))}
@@ -193,5 +261,6 @@ def _describe_arch(arch: dict | None) -> str:
     return f'{_name_of(tuple(arch["depths"]))}, depths {tuple(arch["depths"])}'
 
 
-__all__ = ['CheckpointError', 'check_source', 'read_checkpoint', 'unwrap_state_dict',
+__all__ = ['CheckpointError', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',
+           'read_checkpoint', 'unwrap_state_dict',
            'load_pvt_state_dict', 'check_state_dict', 'load_pretrained', 'infer_arch']

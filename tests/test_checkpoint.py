@@ -293,3 +293,16 @@ def test_checkpoint_over_http_is_read_as_safely_as_a_file(http_dir, tmp_path):
     torch.save({'model': sd, 'payload': _Exploit(marker)}, served / 'evil.pth')
     failing_load('tiny', f'{url}/evil.pth', 'refuses to unpickle')
     assert not marker.exists()
+
+
+def test_pretrained_argument_naming_another_network_says_where_it_came_from(tmp_path):
+    path = tmp_path / 'resnet50.pth'
+    torch.save({'state_dict': {'conv1.weight': torch.zeros(64, 3, 7, 7),
+                               'layer1.0.conv1.weight': torch.zeros(64, 64, 1, 1)}}, path)
+    model = PVT('tiny', pretrained=str(path))
+    with pytest.raises(CheckpointError, match='no PVT weights recognised') as info:
+        model.init_weights()
+    assert f'PVT got it as pretrained={str(path)!r}' in str(info.value)
+    assert 'model = dict(pretrained=None' in str(info.value)
+    with pytest.raises(ValueError, match='beside init_cfg'):
+        PVT('tiny', pretrained=str(path), init_cfg=dict(type='Pretrained', checkpoint='x.pth'))

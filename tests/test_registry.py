@@ -16,6 +16,8 @@ BUILD = textwrap.dedent('''
     cfg = Config.fromfile(sys.argv[1])
     model = MODELS.build(cfg.model)
     backbone = getattr(model, 'backbone', model)
+    if len(sys.argv) > 2:
+        model.init_weights()
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
         shapes = [list(o.shape) for o in backbone(x)]
@@ -24,13 +26,13 @@ BUILD = textwrap.dedent('''
 ''')
 
 
-def run_build(tmp_path, pkg, config_text):
+def run_build(tmp_path, pkg, config_text, *extra):
     cfg = tmp_path / 'cfg.py'
     cfg.write_text(textwrap.dedent(config_text))
     init = ('from mmdet.utils import register_all_modules; register_all_modules()' if pkg == 'mmdet'
             else 'from mmseg.utils import register_all_modules; register_all_modules()')
-    proc = subprocess.run([sys.executable, '-c', BUILD.format(pkg=pkg, init=init), str(cfg)],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', BUILD.format(pkg=pkg, init=init), str(cfg),
+                           *extra], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -78,3 +80,36 @@ def test_no_clash_with_mmdets_own_pvt():
     assert MODELS.get('PyramidVisionTransformer') is PyramidVisionTransformer
     assert MODELS.get('pvt_mm.PVT') is pvt_mm.PVT
     assert pvt_mm.MODELS.scope == 'pvt_mm'
+
+
+UPERNET_WITH_PVT = '''
+    _base_ = ['mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py']
+    custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
+    model = dict(
+        {pretrained}
+        data_preprocessor=dict(size=(64, 96)),
+        backbone=dict(_delete_=True, type='pvt_mm.PVT', arch='tiny'),
+        decode_head=dict(in_channels=[64, 128, 320, 512]),
+        auxiliary_head=dict(in_channels=320))
+'''
+
+
+def test_an_mmseg_base_for_another_backbone_says_what_to_write(tmp_path):
+    """upernet_r50's base sets model.pretrained to ResNet weights, which mmseg hands to the
+    backbone: loading them fails, naming the value, where it came from and the line to write
+    (building alone, as for testing a whole checkpoint, does not read it)."""
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(textwrap.dedent(UPERNET_WITH_PVT.format(pretrained='')))
+    init = 'from mmseg.utils import register_all_modules; register_all_modules()'
+    proc = subprocess.run([sys.executable, '-c', BUILD.format(pkg='mmseg', init=init), str(cfg),
+                           'init_weights'], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    assert proc.returncode != 0
+    err = proc.stderr
+    assert "Unsupported checkpoint location 'open-mmlab://resnet50_v1c'" in err, err[-3000:]
+    assert "PVT got it as pretrained='open-mmlab://resnet50_v1c'" in err
+    assert "EncoderDecoder hands model.pretrained to the backbone" in err
+    assert 'model = dict(pretrained=None' in err and '--cfg-options model.pretrained=None' in err
+    out = run_build(tmp_path, 'mmseg', UPERNET_WITH_PVT.format(pretrained='pretrained=None,'),
+                    'init_weights')
+    assert out['model'] == 'EncoderDecoder' and out['cls'] == 'pvt_mm.models.pvt.PVT'

@@ -23,7 +23,6 @@ by ``PVT(cpu_fast_paths=...)``; weights come in through :mod:`pvt_mm.checkpoint`
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,13 +35,13 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..arch import ARCH_KEYS, ARCH_SETTINGS, resolve_arch
-from ..checkpoint import load_pretrained
+from ..checkpoint import (PRETRAINED_FROM_BASE, CheckpointError, init_cfg_entries,
+                          load_pretrained, pretrained_init_cfg)
 from ..registry import MODELS
 from . import cpu_fast_paths
 
 PATCH_NORM_EPS = 1e-5  # official: nn.LayerNorm default in PatchEmbed and in Attention.norm
 BLOCK_NORM_EPS = 1e-6  # official: partial(nn.LayerNorm, eps=1e-6) for Block.norm1/norm2
-PRETRAINED_KEYS = {'type', 'checkpoint', 'prefix', 'map_location'}
 
 
 class PatchEmbed(nn.Module):
@@ -265,15 +264,10 @@ class PVT(BaseModule):
                  init_cfg: dict | list[dict] | None = None,
                  pretrained: str | None = None) -> None:
         if pretrained is not None:
-            if init_cfg is not None:
-                raise ValueError('Give the checkpoint as init_cfg or as pretrained, not both.')
-            if not isinstance(pretrained, str):
-                raise TypeError(f'pretrained must be a path or URL, got {type(pretrained).__name__}.')
-            warnings.warn("PVT(pretrained=...) is deprecated; use init_cfg=dict(type='Pretrained', "
-                          'checkpoint=...).', DeprecationWarning, stacklevel=2)
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        _check_init_cfg(init_cfg)  # a config that cannot be honoured fails when built
+            init_cfg = pretrained_init_cfg(pretrained, init_cfg)
+        init_cfg_entries(init_cfg)  # a config that cannot be honoured fails when built
         super().__init__(init_cfg=init_cfg)
+        self._pretrained_arg = pretrained
         self.arch = resolve_arch(arch)
         num_stages = len(self.arch['depths'])
         self.num_stages = num_stages
@@ -392,12 +386,18 @@ class PVT(BaseModule):
         The official random init: truncated normal (std 0.02) for linear weights and
         position embeddings, zero biases, LayerNorm weight 1 and bias 0.
         """
-        entries = _check_init_cfg(self.init_cfg)
+        entries = init_cfg_entries(self.init_cfg)
         pretrained = [c for c in entries if c['type'] == 'Pretrained']
         if pretrained:
             cfg = pretrained[0]
-            load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                            map_location=cfg.get('map_location', 'cpu'))
+            try:
+                load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
+                                map_location=cfg.get('map_location', 'cpu'))
+            except CheckpointError as e:
+                if self._pretrained_arg is None:
+                    raise
+                raise CheckpointError(f'{e}\n  PVT got it as pretrained={self._pretrained_arg!r}. '
+                                      f'{PRETRAINED_FROM_BASE}') from None
         else:
             for m in self.modules():
                 if isinstance(m, nn.Linear):
@@ -464,42 +464,6 @@ class PVT(BaseModule):
             if i in self.out_indices:
                 feats[i] = x.contiguous()
         return tuple(feats[i] for i in self.out_indices)
-
-
-def _check_init_cfg(init_cfg: Any) -> list[dict]:
-    """``init_cfg`` as a list of entries pvt_mm can honour, or a ValueError saying why not.
-
-    One ``Pretrained`` entry (``checkpoint``, optional ``prefix`` and ``map_location``) sets
-    every weight, so it stands alone; other entries are mmengine weight initializers
-    (``TruncNormal``, ``Constant``, ...) that must name the ``layer`` or ``override`` they
-    apply to (mmengine silently skips one that names neither).
-    """
-    entries = [] if init_cfg is None else list(init_cfg) if isinstance(
-        init_cfg, (list, tuple)) else [init_cfg]
-    for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get('type'), str):
-            raise ValueError(f'PVT init_cfg entries must be dicts with a type, got {entry!r}.')
-    pretrained = [e for e in entries if e['type'] == 'Pretrained']
-    others = [e for e in entries if e['type'] != 'Pretrained']
-    if pretrained and others:
-        raise ValueError(f'PVT init_cfg {init_cfg} mixes a Pretrained checkpoint, which sets '
-                         f'every weight, with initializers {[e["type"] for e in others]} that '
-                         'would be overwritten: keep one or the other.')
-    if len(pretrained) > 1:
-        raise ValueError(f'PVT init_cfg names {len(pretrained)} Pretrained checkpoints; give '
-                         'one.')
-    for entry in pretrained:
-        unknown = sorted(set(entry) - PRETRAINED_KEYS)
-        if 'checkpoint' not in entry or unknown:
-            raise ValueError(f'PVT init_cfg {dict(entry)}: a Pretrained entry takes checkpoint '
-                             f'(required), prefix and map_location; '
-                             f'{"unknown " + str(unknown) if unknown else "checkpoint missing"}.')
-    for entry in others:
-        if 'layer' not in entry and 'override' not in entry:
-            raise ValueError(f'PVT init_cfg {dict(entry)} names no layer or override, so '
-                             'mmengine would apply it to nothing; add e.g. '
-                             "layer='Linear'.")
-    return [dict(e) for e in entries]
 
 
 __all__ = ['PVT', 'PVTStage', 'Block', 'SpatialReductionAttention', 'PatchEmbed', 'Mlp',
