@@ -21,6 +21,9 @@ from pvt_mm.config import ConfigError, load_config
 
 RETINANET = os.path.join(TOY, 'retinanet_pvt_t_toy.py')
 
+# Real tool runs as subprocesses: minutes in all; `make test-quick` leaves them out.
+pytestmark = pytest.mark.slow
+
 
 def load(path):
     from mmengine.runner.checkpoint import _load_checkpoint
@@ -283,3 +286,32 @@ def test_config_without_custom_imports_still_finds_pvt_mm(tmp_path, mini_data):
     assert re.search(r'Epoch\(train\)\s+\[1\]\[2/2\]', out), out[-3000:]
     assert 'DataFilesHook' in out  # pvt_mm's hooks resolved from the scope prefix too
     assert (tmp_path / 'w' / 'epoch_1.pth').exists()
+
+
+# ---------------------------------------------------------------- stops the user causes
+
+def test_ctrl_c_says_where_training_stopped_and_what_resume_uses(tmp_path, mini_data):
+    work = tmp_path / 'work'
+    # A shell that starts a command in the background makes it ignore SIGINT, and Python
+    # then installs no KeyboardInterrupt handler: give the run the terminal's default.
+    proc = subprocess.Popen(train_args(work, mini_data, 'train_cfg.max_epochs=50'), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    wait_for(work / 'last_checkpoint', proc)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out[-3000:]
+    assert re.search(r'Training interrupted \(Ctrl-C\) after \d+ completed iterations', out)
+    assert f'The last checkpoint is {last_checkpoint(work)}; continue from it with --resume' \
+        in out
+    assert 'Traceback' not in out.split('Training interrupted')[-1]
+
+
+def test_a_run_that_fails_while_building_its_loop_reports_once(tmp_path, mini_data):
+    """A class list that matches no annotation leaves the training set empty: the loop cannot
+    be built, and the stop report must not fail again on top of that error."""
+    out = run(train_args(tmp_path / 'work', mini_data, 'train_cfg.max_epochs=1',
+                         "train_dataloader.dataset.metainfo.classes=['hexagon']"), check=False)
+    assert 'Training stopped after 0 completed iterations by' in out, out[-3000:]
+    assert 'During handling of the above exception' not in out
+    assert 'No checkpoint was saved in this run.' in out

@@ -58,6 +58,9 @@ def main(argv=None):
     runner = build_runner(cfg)
     try:
         runner.train()
+    except KeyboardInterrupt as err:  # Ctrl-C: say where it stopped, no traceback
+        report_stop(runner, err)
+        raise SystemExit(130) from None
     except Exception as err:
         report_stop(runner, err)
         raise
