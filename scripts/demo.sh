@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's main job: toy data (generated if missing) -> train RetinaNet-PVT-T with
 # tools/train.py -> evaluate the checkpoint with tools/test.py (pycocotools COCO mAP) ->
-# draw one prediction with tools/demo.py. About 3 minutes on 2 CPU cores.
+# draw one prediction with tools/demo.py -> plot the training curve. About 3 minutes on 2 CPU
+# cores.
 # Environment: DATA (default data/toy), WORK_DIR (default work_dirs/toy_demo).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,4 +27,6 @@ step "evaluating $CKPT (tools/test.py, COCO box mAP)"
 IMAGE="$(ls "$DATA"/coco/val2017/*.jpg | head -n 1)"
 step "drawing the prediction on $IMAGE (tools/demo.py)"
 "$PY" tools/demo.py "$IMAGE" "$CONFIG" "$CKPT" --out "$WORK_DIR/demo_prediction.png"
-step "done: metrics above, picture in $WORK_DIR/demo_prediction.png, logs and checkpoints in $WORK_DIR"
+step "plotting the training curve (tools/analysis/plot_curves.py)"
+"$PY" tools/analysis/plot_curves.py "$WORK_DIR" --out "$WORK_DIR/training_curve.png"
+step "done: metrics above; picture $WORK_DIR/demo_prediction.png, curve $WORK_DIR/training_curve.png; logs and checkpoints in $WORK_DIR"

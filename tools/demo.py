@@ -1,6 +1,7 @@
 """Run one image through a PVT detector or segmentor and draw the result.
 
     python tools/demo.py IMAGE CONFIG CHECKPOINT --out FILE [--score-thr 0.3] [--device cpu]
+                         [--nms-iou 0.5] [--min-size 640]
 
 Detection uses mmdet's init_detector / inference_detector and DetLocalVisualizer;
 segmentation uses mmseg's init_model / inference_model and SegLocalVisualizer.
@@ -21,6 +22,12 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', required=True, help='where to write the drawn image')
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
+    parser.add_argument('--nms-iou', type=float, default=0.5,
+                        help='in the picture, of detections overlapping by more than this '
+                             '(any class) only the best is drawn; all are printed')
+    parser.add_argument('--min-size', type=int, default=640,
+                        help='the picture is upscaled (whole-number factor, nearest pixel) '
+                             'until its longer side is at least this')
     parser.add_argument('--device', default='cuda:0' if _cuda() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value (a.b.c=v)')
@@ -48,18 +55,32 @@ def main(argv=None):
         from mmdet.apis import inference_detector, init_detector
         model = init_detector(cfg, args.checkpoint, device=args.device)
         result = inference_detector(model, args.image)
-        vis_cfg = dict(type='DetLocalVisualizer', name='pvt_mm_demo')
-        kwargs = dict(pred_score_thr=args.score_thr)
     else:
         from mmseg.apis import inference_model, init_model
         model = init_model(cfg, args.checkpoint, device=args.device)
         result = inference_model(model, args.image)
+    scale = display_scale(image.shape[:2], args.min_size)
+    picture = mmcv.imrescale(image, scale, interpolation='nearest')
+    if task == 'det':
+        shown = one_box_per_object(result.pred_instances, args.score_thr, args.nms_iou)
+        shown.bboxes = shown.bboxes * scale
+        drawn = result.clone()
+        drawn.pred_instances = shown
+        # One colour that stands out from what is drawn (the toy shapes are red, green and
+        # blue), labels on a dark band, lines readable at the display size.
+        vis_cfg = dict(type='DetLocalVisualizer', name='pvt_mm_demo', bbox_color=(255, 230, 0),
+                       text_color=(255, 255, 255), line_width=3)
+        kwargs = dict(pred_score_thr=args.score_thr)
+    else:
+        drawn = result.clone()
+        seg = result.pred_sem_seg.data
+        drawn.pred_sem_seg.data = seg.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
         vis_cfg = dict(type='SegLocalVisualizer', name='pvt_mm_demo', alpha=0.6)
         kwargs = dict(with_labels=True)
     visualizer = VISUALIZERS.build(vis_cfg)  # the named instance, made once
     visualizer.dataset_meta = model.dataset_meta
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    visualizer.add_datasample('demo', image, data_sample=result, draw_gt=False, show=False,
+    visualizer.add_datasample('demo', picture, data_sample=drawn, draw_gt=False, show=False,
                               out_file=args.out, **kwargs)
     if task == 'det':
         inst = result.pred_instances
@@ -67,8 +88,27 @@ def main(argv=None):
         classes = model.dataset_meta.get('classes', ())
         found = [f'{classes[int(l)] if int(l) < len(classes) else int(l)} {float(s):.2f}'
                  for l, s in zip(inst.labels[keep], inst.scores[keep])]
-        print(f'{len(found)} detections above {args.score_thr}: {", ".join(found) or "none"}')
-    print(f'drawn prediction written to {args.out}')
+        print(f'{len(found)} detections above {args.score_thr}: {", ".join(found) or "none"}'
+              f' (drawn: the best of each overlapping group, {len(shown)})')
+    print(f'drawn prediction written to {args.out} ({picture.shape[1]}x{picture.shape[0]}, '
+          f'{scale}x the image)')
+
+
+def display_scale(hw, min_size):
+    """The whole-number upscaling that brings the longer side to at least ``min_size``."""
+    return max(1, -(-min_size // max(hw)))
+
+
+def one_box_per_object(instances, score_thr, iou):
+    """The detections above ``score_thr``, keeping of boxes that overlap by more than ``iou``
+    (whatever their class) only the best-scoring one, so that every drawn label is legible.
+    The printed list keeps them all."""
+    from mmcv.ops import nms
+    inst = instances[instances.scores >= score_thr]
+    if len(inst) == 0:
+        return inst
+    _, keep = nms(inst.bboxes.float(), inst.scores.float(), iou)
+    return inst[keep]
 
 
 if __name__ == '__main__':

@@ -5,8 +5,8 @@
 
 --out means what it means in each upstream tool: for detection a .pkl of the predictions
 (mmdet's DumpDetResults), for segmentation a directory of predicted label PNGs (mmseg's
-IoUMetric output_dir). --show-dir draws predictions into DIR (under the work dir's
-timestamped folder, as in mmdet and mmseg).
+IoUMetric output_dir). --show-dir draws predictions into <work_dir>/<timestamp>/DIR, as
+mmdet does, for both tasks.
 """
 import argparse
 import json
@@ -25,22 +25,29 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='detection: dump predictions to this .pkl file; '
                         'segmentation: write predicted label maps into this directory')
-    parser.add_argument('--show-dir', help='draw predictions into this dir')
+    parser.add_argument('--show-dir', help='draw every prediction (beside its ground truth) '
+                        'into <work_dir>/<timestamp>/SHOW_DIR/, named after its image, for '
+                        'detection and segmentation alike (an absolute path is used as is)')
     add_common_args(parser)
     return parser.parse_args(argv)
 
 
 def enable_visualization(cfg, task, show_dir):
+    """Draws every test prediction into <work_dir>/<timestamp>/<show_dir>/, for both tasks.
+
+    Detection: mmdet's DetVisualizationHook with its test_out_dir (mmdet's own rule).
+    Segmentation: mmseg's hook has no such option (mmseg's tool writes relative to the
+    current directory), so pvt_mm's TestOutDirHook applies mmdet's rule.
+    """
     hooks = cfg.default_hooks
-    if 'visualization' not in hooks:
-        raise RuntimeError('--show-dir needs a visualization hook in default_hooks.')
-    hooks.visualization.draw = True
     if task == 'det':
+        if 'visualization' not in hooks:
+            raise RuntimeError('--show-dir needs a visualization hook in default_hooks.')
+        hooks.visualization.draw = True
         hooks.visualization.test_out_dir = show_dir
     else:
-        hooks.visualization.interval = 1
-        cfg.visualizer.save_dir = show_dir
-        cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []),
+                            dict(type='pvt_mm.TestOutDirHook', out_dir=show_dir)]
 
 
 def main(argv=None):

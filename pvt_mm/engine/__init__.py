@@ -1,9 +1,10 @@
-"""Training hooks: atomic checkpoints, a stop on a non-finite loss, resumable seeding, and a
-check that every file the datasets name exists."""
+"""Run hooks: atomic checkpoints, a stop on a non-finite loss, resumable seeding, a check
+that every file the datasets name exists, and drawn test predictions where --show-dir says."""
 from .checkpoint_hook import AtomicCheckpointHook
 from .data_hook import DataFilesHook
 from .loss_hook import NonFiniteLossError, NonFiniteLossHook
 from .seed_hook import StepSeedHook
+from .test_out_dir_hook import TestOutDirHook
 
 __all__ = ['AtomicCheckpointHook', 'DataFilesHook', 'NonFiniteLossError', 'NonFiniteLossHook',
-           'StepSeedHook']
+           'StepSeedHook', 'TestOutDirHook']
