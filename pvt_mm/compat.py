@@ -24,6 +24,20 @@
    ``weights_only`` still defaults to False: a downloaded file would be unpickled with no
    restriction. It is replaced by the same restricted load of the downloaded file, so a
    URL in ``init_cfg`` or ``load_from`` is read exactly as safely as a local path.
+
+2. mmengine 0.10.7's ``is_installed`` imports and *reloads* ``pkg_resources`` on every call,
+   and the setuptools that the mmcv build needs (< 82, see requirements/constraints.txt)
+   warns "pkg_resources is deprecated as an API" on every load: four warnings at each
+   tool start that the user can do nothing about. That one warning is filtered; mmengine
+   still gets its answer from pkg_resources.
+
+3. mmseg 1.2.2's ``SegLocalVisualizer`` draws its labels with ``cv2.rectangle`` into
+   ``np.zeros_like(image)``, which keeps the image's memory layout. mmseg's own
+   ``tools/misc/browse_dataset.py`` hands it a channel-strided view (a permuted tensor,
+   channels reordered by indexing), and every OpenCV that runs with numpy 2 (4.10 to 5.0,
+   tried here) refuses that layout: "Layout of the output array img is incompatible with
+   cv::Mat". The image is made C-contiguous on the way in: same pixels, a layout OpenCV
+   accepts.
 """
 from __future__ import annotations
 
@@ -31,6 +45,7 @@ import inspect
 import os
 import os.path as osp
 import pickle
+import warnings
 from typing import Any
 from urllib.parse import urlparse
 
@@ -107,10 +122,34 @@ def _patch_mmengine_checkpoint_loading() -> None:
                                      force=True)
 
 
+def _silence_pkg_resources_deprecation() -> None:
+    warnings.filterwarnings('ignore', message='pkg_resources is deprecated as an API',
+                            category=UserWarning)
+
+
+def _contiguous_seg_visualizer_images() -> None:
+    import functools
+
+    import numpy as np
+    from mmseg.visualization import SegLocalVisualizer
+    add_datasample = SegLocalVisualizer.add_datasample
+    if getattr(add_datasample, '_pvt_mm_contiguous', False):
+        return
+
+    @functools.wraps(add_datasample)
+    def contiguous_add_datasample(self, name, image, *args, **kwargs):
+        return add_datasample(self, name, np.ascontiguousarray(image), *args, **kwargs)
+
+    contiguous_add_datasample._pvt_mm_contiguous = True
+    SegLocalVisualizer.add_datasample = contiguous_add_datasample
+
+
 def apply() -> None:
     """Applies every fix once."""
     global _APPLIED
     if _APPLIED:
         return
     _patch_mmengine_checkpoint_loading()
+    _silence_pkg_resources_deprecation()
+    _contiguous_seg_visualizer_images()
     _APPLIED = True

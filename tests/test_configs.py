@@ -122,3 +122,32 @@ def test_recipes_are_in_the_files():
     assert detr.train_cfg.max_epochs == 50 and detr.param_scheduler[0].milestones == [33]
     assert detr.optim_wrapper.optimizer.lr == 1e-4
     assert detr.model.backbone.out_indices == (3, ) and detr.model.neck.in_channels == [512]
+
+
+def checkpoint_override(path):
+    """The README's override, parsed by the tools' own --cfg-options flag."""
+    import argparse
+
+    from runner_config import add_common_args
+    parser = argparse.ArgumentParser()
+    add_common_args(parser)
+    return parser.parse_args(['--cfg-options', 'model.backbone.init_cfg.type=Pretrained',
+                              f'model.backbone.init_cfg.checkpoint={path}']).cfg_options
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
+def test_one_backbone_checkpoint_override_fits_every_config(path):
+    cfg, _ = load_config(path, checkpoint_override('/weights/pvt.pth'))
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='/weights/pvt.pth')
+
+
+def test_the_override_loads_the_weights_into_a_toy_model(tmp_path):
+    from conftest import official_state_dict
+    sd = official_state_dict('tiny', seed=9)
+    torch.save(sd, tmp_path / 'pvt_tiny.pth')
+    cfg, task = load_config(osp.join(ROOT, 'configs', 'toy', 'retinanet_pvt_t_toy.py'),
+                            checkpoint_override(tmp_path / 'pvt_tiny.pth'))
+    model = task_registry(task).build(cfg.model)
+    model.init_weights()
+    torch.testing.assert_close(model.backbone.stages[1].blocks[1].attn.kv.weight,
+                               sd['block2.1.attn.kv.weight'], rtol=0, atol=0)

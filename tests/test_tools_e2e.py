@@ -14,6 +14,9 @@ import torch
 
 from conftest import FEW_EPOCHS, PY, ROOT, TOY, last_checkpoint, metrics_of, run
 
+# Real tool runs as subprocesses: minutes in all; `make test-quick` leaves them out.
+pytestmark = pytest.mark.slow
+
 def test_generator_is_deterministic(tmp_path):
     for name in ('a', 'b'):
         run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / name), '--train', '3',
@@ -36,8 +39,9 @@ def test_detection_train_then_test(tmp_path, mini_data, config, keys, no_thr):
     CocoMetric computes nothing from no predictions; the threshold is lifted to score them."""
     work = str(tmp_path / 'work')
     data = str(mini_data / 'coco') + '/'
-    run([PY, 'tools/train.py', osp.join(TOY, config), '--work-dir', work, '--data-root', data,
-         *FEW_EPOCHS])
+    out = run([PY, 'tools/train.py', osp.join(TOY, config), '--work-dir', work,
+               '--data-root', data, *FEW_EPOCHS])
+    assert 'pkg_resources' not in out  # mmengine's deprecated-API noise is filtered
     ckpt = last_checkpoint(work)
     assert osp.basename(ckpt) == 'epoch_1.pth'
     out = run([PY, 'tools/test.py', osp.join(TOY, config), ckpt, '--work-dir', work,
@@ -50,6 +54,17 @@ def test_detection_train_then_test(tmp_path, mini_data, config, keys, no_thr):
     assert (tmp_path / 'preds.pkl').stat().st_size > 0
     shown = [f for _, _, fs in os.walk(work) for f in fs if f.startswith('toy_val_')]
     assert len(shown) == 4  # one drawn prediction per validation image
+    # The checkpoint mmengine wrote initialises a backbone: through the converter (with and
+    # without --prefix) and through init_cfg, weights_only kept on.
+    for extra in ([], ['--prefix', 'backbone.']):
+        dst = tmp_path / f'backbone{len(extra)}.pth'
+        out = run([PY, 'tools/model_converters/pvt_to_pvt_mm.py', ckpt, str(dst), *extra])
+        assert 'pvt_mm layout, PVT-tiny' in out, out[-2000:]
+    from pvt_mm import PVT
+    model = PVT('tiny', init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
+    model.init_weights()
+    saved = torch.load(dst, weights_only=True)
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
 
 
 def test_segmentation_train_then_test(tmp_path, mini_data):
@@ -61,10 +76,16 @@ def test_segmentation_train_then_test(tmp_path, mini_data):
          'param_scheduler.0.end=4'])
     ckpt = last_checkpoint(work)
     assert osp.basename(ckpt) == 'iter_4.pth'
+    show_dir = 'shown_seg_e2e'
     metrics = metrics_of(run([PY, 'tools/test.py', config, ckpt, '--work-dir', work,
-                              '--data-root', data, '--out', str(tmp_path / 'pred')]))
+                              '--data-root', data, '--out', str(tmp_path / 'pred'),
+                              '--show-dir', show_dir]))
     assert 0.0 <= metrics['mIoU'] <= 100.0 and 0.0 <= metrics['aAcc'] <= 100.0, metrics
     assert len(list((tmp_path / 'pred').glob('*.png'))) == 4  # mmseg's --out: label maps
+    # --show-dir: mmdet's rule, <work_dir>/<timestamp>/<show_dir>/<image name>, not the cwd.
+    drawn = sorted(p.name for p in (tmp_path / 'work').glob(f'*/{show_dir}/*'))
+    assert drawn == [f'toy_val_{i:05d}.jpg' for i in range(4)], drawn
+    assert not os.path.exists(osp.join(ROOT, show_dir))
 
 
 def test_missing_data_root_stops_before_building(tmp_path):
@@ -141,7 +162,6 @@ def test_downstream_config_with_mmdets_own_train_script(tmp_path, mini_data):
     assert (tmp_path / 'work' / 'iter_1.pth').exists()
 
 
-@pytest.mark.slow
 def test_readme_demo_learns(tmp_path):
     """The README's main job (scripts/demo.sh): a 12-epoch toy RetinaNet clears a box-mAP bar.
 
@@ -156,11 +176,13 @@ def test_readme_demo_learns(tmp_path):
     assert metrics['coco/bbox_mAP_50'] >= 0.7, metrics
     from PIL import Image
     with Image.open(work / 'demo_prediction.png') as img:
-        assert img.size == (160, 128)
-    assert 'detections above' in out
+        assert img.size == (640, 512)  # the 160x128 image drawn 4x, readable
+    assert 'detections above' in out and '(drawn: the best of each overlapping group' in out
+    with Image.open(work / 'training_curve.png') as img:
+        assert img.format == 'PNG' and img.size[0] >= 1000  # two panels: loss, mAP
+    assert re.search(r'curves of loss.*coco/bbox_mAP.* written to', out), out[-2000:]
 
 
-@pytest.mark.slow
 def test_segmentation_toy_learns(tmp_path):
     """Semantic FPN on the toy set: measured mIoU 98.3 after 200 iterations (seed 0); after the
     60 run here it must clear 60."""
@@ -187,3 +209,32 @@ def test_converter_tool(tmp_path):
         model.init_weights()
         torch.testing.assert_close(model.stages[2].blocks[5].attn.kv.weight,
                                    official_state_dict('small')['block3.5.attn.kv.weight'])
+
+
+def test_tensorboard_switch_writes_events(tmp_path, mini_data):
+    """The README's three lines turn on mmengine's TensorboardVisBackend beside the local one."""
+    cfg = tmp_path / 'with_tensorboard.py'
+    cfg.write_text(textwrap.dedent(f'''
+        _base_ = ['{osp.join(TOY, 'retinanet_pvt_t_toy.py')}']
+        visualizer = dict(vis_backends=[dict(type='LocalVisBackend'),
+                                        dict(type='TensorboardVisBackend')])
+    '''))
+    work = tmp_path / 'work'
+    run([PY, 'tools/train.py', str(cfg), '--work-dir', str(work), '--data-root',
+         str(mini_data / 'coco') + '/', *FEW_EPOCHS])
+    events = list(work.glob('*/vis_data/events.out.tfevents.*'))
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    assert list(work.glob('*/vis_data/scalars.json'))  # the local backend still writes
+
+
+def test_mmsegs_browse_dataset_draws_a_pvt_config(tmp_path, mini_data):
+    """mmseg's own tools/misc/browse_dataset.py on pvt_mm's ADE20K config: it used to stop in
+    OpenCV ("Layout of the output array img is incompatible with cv::Mat")."""
+    import mmseg
+    browse = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'misc', 'browse_dataset.py')
+    out = tmp_path / 'browse'
+    run([PY, browse, osp.join(ROOT, 'configs', 'segmentation', 'fpn_pvt_t_ade20k_40k.py'),
+         '--output-dir', str(out), '--not-show', '--cfg-options',
+         f'train_dataloader.dataset.data_root={mini_data / "ade" / "ADEChallengeData2016"}'],
+        env={'PYTHONPATH': ROOT})
+    assert len(list(out.glob('vis_data/vis_image/toy_train_*.png'))) == 8

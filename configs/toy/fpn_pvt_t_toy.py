@@ -11,7 +11,8 @@ norm_cfg = dict(type='BN', requires_grad=True)
 
 model = dict(
     data_preprocessor=dict(size=None, size_divisor=32),
-    backbone=dict(init_cfg=None),
+    # The paper config's backbone without its ImageNet checkpoint: random init, no download.
+    backbone=dict(_delete_=True, type='pvt_mm.PVT', arch='tiny', drop_path_rate=0.1),
     decode_head=dict(num_classes=3, norm_cfg=norm_cfg))
 
 train_pipeline = [

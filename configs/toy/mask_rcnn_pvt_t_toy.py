@@ -10,7 +10,8 @@ img_scale = (160, 128)
 ch = 128
 
 model = dict(
-    backbone=dict(init_cfg=None),
+    # The paper config's backbone without its ImageNet checkpoint: random init, no download.
+    backbone=dict(_delete_=True, type='pvt_mm.PVT', arch='tiny', drop_path_rate=0.1),
     neck=dict(out_channels=ch),
     rpn_head=dict(in_channels=ch, feat_channels=ch),
     roi_head=dict(

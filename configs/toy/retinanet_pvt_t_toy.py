@@ -10,7 +10,8 @@ metainfo = dict(classes=('rectangle', 'ellipse', 'triangle'),
 img_scale = (160, 128)
 
 model = dict(
-    backbone=dict(init_cfg=None),
+    # The paper config's backbone without its ImageNet checkpoint: random init, no download.
+    backbone=dict(_delete_=True, type='pvt_mm.PVT', arch='tiny', drop_path_rate=0.1),
     neck=dict(out_channels=128),
     bbox_head=dict(num_classes=3, in_channels=128, feat_channels=128, stacked_convs=2))
 
