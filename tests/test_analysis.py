@@ -92,7 +92,7 @@ def test_get_flops_command_line(capsys):
 def test_plot_curves_draws_losses_and_metrics(tmp_path, capsys):
     import plot_curves
     lines = [dict(lr=1e-4, loss=2.0 - 0.1 * i, loss_cls=1.0, iter=5 * i, epoch=1, step=5 * i)
-             for i in range(1, 6)] + [{'coco/bbox_mAP': 0.4, 'step': 1}]
+             for i in range(1, 6)] + [{'coco/bbox_mAP': 0.4, 'coco/bbox_mAP_s': -1.0, 'step': 1}]
     for stamp, records in (('20260101_000000', lines), ('20260101_000100', lines[-1:])):
         folder = tmp_path / 'work' / stamp / 'vis_data'
         folder.mkdir(parents=True)
@@ -101,7 +101,7 @@ def test_plot_curves_draws_losses_and_metrics(tmp_path, capsys):
     plot_curves.main([str(tmp_path / 'work'), '--out', str(out)])
     # The later folder is a test run (metrics only): the training run's curves are drawn.
     printed = capsys.readouterr().out
-    assert 'loss, loss_cls, coco/bbox_mAP' in printed and '20260101_000000' in printed
+    assert 'loss, loss_cls, coco/bbox_mAP from' in printed and '20260101_000000' in printed
     from PIL import Image
     with Image.open(out) as img:
         assert img.format == 'PNG' and img.size == (1280, 420)

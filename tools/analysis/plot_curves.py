@@ -6,7 +6,8 @@ What mmdet's ``analyze_logs.py plot_curve`` does, without seaborn: it reads the 
 mmengine's ``LocalVisBackend`` logged (``<work_dir>/<timestamp>/vis_data/scalars.json``, of
 the latest run that trained, unless ``--run`` names one) and draws the training losses against the
 iteration and the validation metrics against the step they were evaluated at (epoch or
-iteration, as logged). Default keys: every ``loss*`` and every metric logged at validation.
+iteration, as logged). Default keys: every ``loss*`` and every metric logged at validation
+that has a value (COCO logs -1 for a size range with no objects).
 """
 import argparse
 import glob
@@ -58,7 +59,8 @@ def plot(train, val, out, keys=None, title=''):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     losses = [k for k in train if (k in keys if keys else k.startswith('loss'))]
-    metrics = [k for k in val if (k in keys if keys else True)]
+    # By default, leave out what COCO marks "not applicable" (-1, e.g. no small objects).
+    metrics = [k for k in val if (k in keys if keys else max(val[k][1]) >= 0)]
     missing = [k for k in (keys or []) if k not in train and k not in val]
     if missing:
         raise KeyError(f'not logged in this run: {missing}; logged: '
