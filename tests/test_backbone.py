@@ -266,6 +266,7 @@ def _train_step(model, x):
 
 def test_buffer_reusing_mlp_backward_equals_autograds(monkeypatch):
     """Training through MlpFunction gives autograd's outputs and gradients bit for bit."""
+    monkeypatch.setattr(fast, 'MLP_REUSE_MIN_BYTES', 0)  # every block, at this small size
     torch.manual_seed(0)
     model = PVT('tiny', drop_path_rate=0.0).train()
     model.init_weights()
@@ -283,10 +284,11 @@ def test_buffer_reusing_mlp_backward_equals_autograds(monkeypatch):
         assert torch.equal(grads[name], g), name
 
 
-def test_buffer_reusing_mlp_refuses_a_second_backward():
+def test_buffer_reusing_mlp_refuses_a_second_backward(monkeypatch):
     """Its saved activation is spent by the backward: reusing the graph fails loudly, and
     ``cpu_fast_paths=False`` gives autograd's own chain, which supports both."""
     from pvt_mm.models.pvt import Mlp
+    monkeypatch.setattr(fast, 'MLP_REUSE_MIN_BYTES', 0)
     mlp = Mlp(8, 32)
     x = torch.randn(2, 5, 8, requires_grad=True)
     loss = fast.mlp_train(mlp, x).square().sum()
@@ -303,6 +305,21 @@ def test_buffer_reusing_mlp_refuses_a_second_backward():
     loss = sum(o.mean() for o in model(torch.randn(1, 3, 64, 64)))
     loss.backward(retain_graph=True)
     loss.backward()  # a second backward through the plain blocks works
+
+
+def test_buffer_reusing_mlp_only_where_the_hidden_activation_is_large(monkeypatch):
+    """Below MLP_REUSE_MIN_BYTES of hidden activation autograd's chain was faster (224x224),
+    so MlpFunction runs only from that size on."""
+    from pvt_mm.models.pvt import Mlp
+    calls = []
+    apply = fast.MlpFunction.apply
+    monkeypatch.setattr(fast.MlpFunction, 'apply', lambda *a: calls.append(1) or apply(*a))
+    mlp = Mlp(8, 32)  # hidden activation: tokens x 32 x 4 bytes
+    rows = fast.MLP_REUSE_MIN_BYTES // (32 * 4)
+    fast.mlp_train(mlp, torch.randn(rows - 1, 8, requires_grad=True))
+    assert not calls
+    fast.mlp_train(mlp, torch.randn(rows, 8, requires_grad=True))
+    assert len(calls) == 1
 
 
 def test_query_groups_fill_the_threads():
