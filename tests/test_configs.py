@@ -151,3 +151,19 @@ def test_the_override_loads_the_weights_into_a_toy_model(tmp_path):
     model.init_weights()
     torch.testing.assert_close(model.backbone.stages[1].blocks[1].attn.kv.weight,
                                sd['block2.1.attn.kv.weight'], rtol=0, atol=0)
+
+
+def test_roi_heads_read_nchw_contiguous_maps():
+    """mmcv's CPU RoIAlign indexes its input as contiguous NCHW whatever its strides: fed a
+    channels-last map it returns other values (measured: up to 2.57 apart on unit-scale
+    features, mmcv 2.1.0). Session 1's backbone handed the neck
+    channels-last views (batch > 1), the FPN's convolutions kept that layout, and the toy
+    Mask R-CNN could not learn (box mAP 0.002). The maps the RoI extractors read must be
+    contiguous NCHW."""
+    from mmengine.registry import DefaultScope
+    cfg, task = load_config(osp.join(ROOT, 'configs', 'toy', 'mask_rcnn_pvt_t_toy.py'))
+    DefaultScope.get_instance('pvt_mm_test_roi_layout', scope_name=cfg.default_scope)
+    model = task_registry(task).build(cfg.model).eval()
+    with torch.no_grad():
+        feats = model.extract_feat(torch.randn(2, 3, 128, 160))
+    assert all(f.is_contiguous() for f in feats), [f.stride() for f in feats]

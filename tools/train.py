@@ -10,7 +10,8 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # pvt_mm, uninstalled
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # the helpers beside this tool
 
 
 def parse_args(argv=None):
