@@ -294,15 +294,20 @@ def test_ctrl_c_says_where_training_stopped_and_what_resume_uses(tmp_path, mini_
     work = tmp_path / 'work'
     # A shell that starts a command in the background makes it ignore SIGINT, and Python
     # then installs no KeyboardInterrupt handler: give the run the terminal's default.
-    proc = subprocess.Popen(train_args(work, mini_data, 'train_cfg.max_epochs=50'), cwd=ROOT,
+    # The run is parked inside the write of epoch_2.pth, so Ctrl-C lands at a known point:
+    # epoch 1's checkpoint complete and recorded, epoch 2's being written.
+    proc = subprocess.Popen(train_args(work, mini_data, 'train_cfg.max_epochs=3'), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=stalling_env(tmp_path, 'epoch_2.pth.partial'),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    wait_for(work / 'last_checkpoint', proc)
+    wait_for(tmp_path / 'stalled', proc)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 130, out[-3000:]
-    assert re.search(r'Training interrupted \(Ctrl-C\) after \d+ completed iterations', out)
-    assert f'The last checkpoint is {last_checkpoint(work)}; continue from it with --resume' \
+    assert re.search(r'Training interrupted \(Ctrl-C\) after 4 completed iterations', out), \
+        out[-3000:]
+    assert last_checkpoint(work) == str(work / 'epoch_1.pth')
+    assert f'The last checkpoint is {work / "epoch_1.pth"}; continue from it with --resume' \
         in out
     assert 'Traceback' not in out.split('Training interrupted')[-1]
 

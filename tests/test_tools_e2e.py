@@ -106,6 +106,8 @@ def test_two_process_distributed_training_on_cpu(tmp_path, mini_data):
     # mmengine logs the world size as "GPU number", also on CPU.
     assert 'Distributed training: True' in out and 'GPU number: 2' in out, out[-3000:]
     assert 'Distributed launcher: pytorch' in out
+    # Workers from a fork server: forked beside gloo's threads, one hung in os.fork().
+    assert "mp_start_method='forkserver'" in out, out[-3000:]
     assert re.search(r'coco/bbox_mAP: \d', out)  # evaluated with results gathered from both ranks
     # 8 images / (2 processes x 4) = 1 iteration per epoch.
     assert re.search(r'Epoch\(train\)\s+\[1\]\[1/1\]', out)

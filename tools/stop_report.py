@@ -5,6 +5,7 @@ that was never built counts as 0 iterations), so the user sees the real error on
 """
 from __future__ import annotations
 
+import os.path as osp
 from typing import Any
 
 
@@ -21,9 +22,19 @@ def completed_iterations(runner: Any) -> int:
 
 def resume_advice(runner: Any, after: str = '') -> str:
     """Which checkpoint ``--resume`` will continue from (``after`` what), and whether it is
-    complete."""
+    complete.
+
+    That is the one the work dir's ``last_checkpoint`` file names, which is what
+    ``--resume`` reads. The message hub's ``last_ckpt`` is not: mmengine's checkpoint hooks
+    set it before they write the file, so a stop during a save would name a checkpoint
+    that was never completed.
+    """
     from pvt_mm.engine import AtomicCheckpointHook
-    last = runner.message_hub.get_info('last_ckpt')
+    pointer = osp.join(runner.work_dir, 'last_checkpoint')
+    last = None
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            last = f.read().strip() or None
     advice = (f'The last checkpoint is {last}; {after}continue from it with --resume.'
               if last else 'No checkpoint was saved in this run.')
     if any(isinstance(hook, AtomicCheckpointHook) for hook in runner.hooks):
