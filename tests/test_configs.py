@@ -76,6 +76,17 @@ def test_parameter_counts_match_the_paper(name):
     assert abs(params - EXPECTED[name]) <= 0.1, f'{name}: {params:.2f}M vs paper {EXPECTED[name]}M'
 
 
+def test_trans2seg_parameters_against_the_paper():
+    """Table 7: PVT-Small + Trans2Seg 32.1 M. pvt_mm builds only parameters that reach the
+    output: 30.56 M (PVT-S 23.97 + head 6.59); Trans2Seg's code adds 2.11 M that never get a
+    gradient (pvt_mm/models/trans2seg_head.py), 32.66 M in all."""
+    path = next(p for p in CONFIGS if osp.basename(p) == 'trans2seg_pvt_s_ade20k_40k.py')
+    cfg, task = load(path)
+    model = task_registry(task).build(cfg.model)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(params - 30.56) <= 0.01 and abs(params - 32.1) <= 1.6, params
+
+
 def test_recipes_are_in_the_files():
     cfgs = {osp.splitext(osp.basename(p))[0]: load(p)[0] for p in CONFIGS}
     for size, arch in dict(t='tiny', s='small', m='medium', l='large').items():
@@ -118,6 +129,21 @@ def test_recipes_are_in_the_files():
     s640 = cfgs['retinanet_pvt_s_fpn_1x_coco_640']
     assert [t for t in s640.test_dataloader.dataset.pipeline if t.type == 'Resize'][0].scale == (
         1066, 640)
+    t2s = cfgs['trans2seg_pvt_s_ade20k_40k']  # Section 5.4: the Semantic FPN recipe, 40k
+    assert t2s.model.backbone.arch == 'small' and t2s.model.neck is None
+    head = t2s.model.decode_head
+    assert head.type == 'pvt_mm.Trans2SegHead' and head.num_classes == 150
+    assert (head.embed_dim, head.depth, head.num_heads, head.mlp_ratio, head.channels) == (
+        256, 4, 8, 3.0, 64)  # Trans2Seg's "small" head
+    assert head.in_index == [0, 3] and head.token_grid == (16, 16)
+    assert t2s.optim_wrapper.optimizer == dict(type='AdamW', lr=1e-4, weight_decay=1e-4)
+    assert t2s.param_scheduler[0].type == 'PolyLR' and t2s.param_scheduler[0].power == 0.9
+    assert t2s.train_cfg.max_iters == 40000
+    assert t2s.train_dataloader.batch_size * 4 == t2s.auto_scale_lr.base_batch_size == 16
+    crop = [t for t in t2s.train_dataloader.dataset.pipeline if t.type == 'RandomCrop'][0]
+    assert crop.crop_size == (512, 512)
+    test_resize = [t for t in t2s.test_dataloader.dataset.pipeline if t.type == 'Resize'][0]
+    assert test_resize.scale == (2048, 512) and t2s.model.test_cfg.mode == 'whole'
     detr = cfgs['detr_pvt_s_8x2_50ep_coco']
     assert detr.train_cfg.max_epochs == 50 and detr.param_scheduler[0].milestones == [33]
     assert detr.optim_wrapper.optimizer.lr == 1e-4
