@@ -27,7 +27,7 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from .arch import ARCH_SETTINGS, arch_name
-from .weight_layouts import LayoutError, convert_state_dict, summarise_keys
+from .weight_layouts import CLASSIFIER_KEYS, LayoutError, convert_state_dict, summarise_keys
 
 _WRAPPER_KEYS = ('state_dict', 'model', 'module', 'model_state', 'model_state_dict')
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
@@ -148,6 +148,10 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source:
     if any('pos_embed' in s for s in shapes):
         lines.append('Position-embedding grids differ: set pretrain_img_size to the size the '
                      'checkpoint was trained at.')
+    if missing and all(k.startswith(CLASSIFIER_KEYS) for k in missing):
+        lines.append('The file holds a backbone without the ImageNet classifier (class token, '
+                     'final norm, head): a classifier needs a classification checkpoint, e.g. '
+                     "the official pvt_small.pth; or build the backbone (num_classes=0).")
     if missing:
         lines.append(f'Missing in the file ({len(missing)}): {summarise_keys(missing)}')
     if unexpected:
@@ -157,10 +161,43 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source:
     raise CheckpointError('\n  '.join(lines))
 
 
+def fit_classifier_keys(model: nn.Module, state_dict: dict[str, Tensor],
+                        source: str) -> dict[str, Tensor]:
+    """What of a checkpoint's classifier ``model`` takes; each thing left out is logged.
+
+    A backbone (``num_classes=0``) leaves the classifier's keys (``cls_token``,
+    ``cls_pos_embed``, ``norm.*``, ``head.*``). A classifier takes them all, except a head
+    made for another number of classes: that head is left and the model's new one kept (its
+    tensors take the head's place in the result; fine-tuning on one's own classes). Anything
+    else is for :func:`check_state_dict`.
+    """
+    classifier = [k for k in state_dict if k.startswith(CLASSIFIER_KEYS)]
+    if not getattr(model, 'with_cls_token', False):
+        if classifier:
+            print_log(f'PVT checkpoint: skipped the ImageNet classifier keys '
+                      f'{summarise_keys(classifier)} (this PVT is a backbone).', logger='current')
+        return {k: v for k, v in state_dict.items() if k not in classifier}
+    head = state_dict.get('head.weight')
+    if head is not None and isinstance(model.head, nn.Linear) and head.ndim == 2 and \
+            head.shape[1] == model.head.in_features and head.shape[0] != model.head.out_features:
+        print_log(f'PVT checkpoint {source}: its head has {head.shape[0]} classes and this '
+                  f'classifier {model.head.out_features}: loaded everything but the head, which '
+                  'keeps its new random init.', logger='current')
+        kept = {k: v for k, v in state_dict.items() if not k.startswith('head.')}
+        kept.update({f'head.{k}': v for k, v in model.head.state_dict().items()})
+        return kept
+    return state_dict
+
+
 def load_pretrained(model: nn.Module, source: str, prefix: str | None = None,
                     map_location: str | torch.device = 'cpu') -> None:
-    """Loads a PVT checkpoint into ``model`` strictly (all keys, all shapes) or raises."""
+    """Loads a PVT checkpoint into ``model`` strictly (all keys, all shapes) or raises.
+
+    The only keys allowed to stay behind are the classifier's, where ``model`` has no use
+    for them (:func:`fit_classifier_keys`), and it says so.
+    """
     state_dict, layout = load_pvt_state_dict(source, prefix, map_location)
+    state_dict = fit_classifier_keys(model, state_dict, source)
     check_state_dict(model, state_dict, source)
     model.load_state_dict(state_dict, strict=True)
     print_log(f'PVT: loaded {len(state_dict)} tensors from {source} ({layout} layout).',
@@ -263,4 +300,5 @@ def _describe_arch(arch: dict | None) -> str:
 
 __all__ = ['CheckpointError', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',
            'read_checkpoint', 'unwrap_state_dict',
-           'load_pvt_state_dict', 'check_state_dict', 'load_pretrained', 'infer_arch']
+           'load_pvt_state_dict', 'fit_classifier_keys', 'check_state_dict', 'load_pretrained',
+           'infer_arch']

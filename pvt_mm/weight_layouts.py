@@ -6,7 +6,11 @@
 * ``mmdet``: mmdet's ``PyramidVisionTransformer`` (what its ``pvt_convert`` writes), with
   q, k and v fused into ``attn.attn.in_proj_*`` and the MLP as 1x1 convolutions;
 * ``pvt_mm``: this package's ``stages.{i}.patch_embed``, ``stages.{i}.pos_embed``,
-  ``stages.{i}.blocks.{j}.*``.
+  ``stages.{i}.blocks.{j}.*``, and for the classifier ``cls_token``, ``cls_pos_embed`` (the
+  class token's row of the official last position embedding), ``norm.*`` and ``head.*``.
+
+The classifier's keys carry over between the official and pvt_mm layouts; whether a model
+takes them (a classifier) or leaves them (a backbone) is :mod:`pvt_mm.checkpoint`'s call.
 
 Pure functions on dicts of tensors: no file is read here (that is :mod:`pvt_mm.checkpoint`)
 and no model is built. A layout that is no PVT v1 raises :class:`LayoutError`.
@@ -17,11 +21,11 @@ import re
 from collections.abc import Mapping
 
 import torch
-from mmengine.logging import print_log
 from torch import Tensor
 
 LAYOUTS = ('pvt_mm', 'official', 'mmdet')
-_SKIPPED_OFFICIAL = ('cls_token', 'norm.', 'head.')
+# The classifier's keys in pvt_mm's layout (prefixes): what a backbone leaves.
+CLASSIFIER_KEYS = ('cls_token', 'cls_pos_embed', 'norm.', 'head.')
 _PREFIXES = ('module.', 'backbone.')
 
 
@@ -75,29 +79,26 @@ def detect_layout(state_dict: Mapping[str, Tensor]) -> str:
 def convert_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Maps the official PVT v1 keys (``patch_embed1``, ``pos_embed1``, ``block1.0``...) to pvt_mm's.
 
-    The classifier parts (``cls_token``, ``norm.*``, ``head.*``) are skipped with one log
-    line; the official code always gives the last stage's position embedding one extra
-    leading row for the class token, which is dropped.
+    The official last position embedding has one leading row for the class token; it
+    becomes ``cls_pos_embed``, the rest the last stage's grid. ``cls_token``, ``norm.*`` and
+    ``head.*`` keep their names.
     """
     out: dict[str, Tensor] = {}
-    skipped = [k for k in state_dict if k.startswith(_SKIPPED_OFFICIAL)]
     last = max((int(m.group(1)) for k in state_dict
                 if (m := re.match(r'pos_embed(\d+)$', k))), default=0)
     for key, value in state_dict.items():
-        if key in skipped:
-            continue
         if m := re.match(r'patch_embed(\d+)\.(.*)', key):
             out[f'stages.{int(m.group(1)) - 1}.patch_embed.{m.group(2)}'] = value
         elif m := re.match(r'pos_embed(\d+)$', key):
             stage = int(m.group(1))
-            out[f'stages.{stage - 1}.pos_embed'] = value[:, 1:] if stage == last else value
+            if stage == last:
+                out['cls_pos_embed'] = value[:, :1]
+                value = value[:, 1:]
+            out[f'stages.{stage - 1}.pos_embed'] = value
         elif m := re.match(r'block(\d+)\.(\d+)\.(.*)', key):
             out[f'stages.{int(m.group(1)) - 1}.blocks.{m.group(2)}.{m.group(3)}'] = value
         else:
-            out[key] = value  # left for the key check to report
-    if skipped:
-        print_log(f'PVT checkpoint: skipped the ImageNet classifier keys {summarise_keys(skipped)}',
-                  logger='current')
+            out[key] = value  # the classifier's keys, or left for the key check to report
     return out
 
 
@@ -143,8 +144,9 @@ def convert_mmdet(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Maps pvt_mm's keys back to the official layout (the inverse of :func:`convert_official`).
 
-    The last stage's position embedding gets its class-token row back as zeros, so that the
-    result loads into the official code and into mmdet's ``pvt_convert``.
+    The class token's row goes back in front of the last position embedding: the
+    classifier's own, or zeros for a backbone (the official code always has the row), so that
+    the result loads into the official code and into mmdet's ``pvt_convert``.
     """
     last = max((int(m.group(1)) for k in state_dict
                 if (m := re.match(r'stages\.(\d+)\.', k))), default=-1)
@@ -154,12 +156,18 @@ def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
             out[f'patch_embed{int(m.group(1)) + 1}.{m.group(2)}'] = value
         elif m := re.match(r'stages\.(\d+)\.pos_embed$', key):
             stage = int(m.group(1))
-            out[f'pos_embed{stage + 1}'] = torch.cat(
-                [value.new_zeros(1, 1, value.shape[-1]), value], dim=1) if stage == last else value
+            if stage == last:
+                row = state_dict.get('cls_pos_embed', value.new_zeros(1, 1, value.shape[-1]))
+                value = torch.cat([row, value], dim=1)
+            out[f'pos_embed{stage + 1}'] = value
         elif m := re.match(r'stages\.(\d+)\.blocks\.(\d+)\.(.*)', key):
             out[f'block{int(m.group(1)) + 1}.{m.group(2)}.{m.group(3)}'] = value
+        elif key == 'cls_pos_embed':
+            continue
+        elif key.startswith(CLASSIFIER_KEYS):
+            out[key] = value
         else:
-            raise LayoutError(f'to_official: {key!r} is not a pvt_mm backbone key.')
+            raise LayoutError(f'to_official: {key!r} is not a pvt_mm backbone or classifier key.')
     return out
 
 
@@ -189,5 +197,5 @@ def summarise_keys(items: list[str], limit: int = 8) -> str:
     return shown + (f', ... ({len(items) - limit} more)' if len(items) > limit else '')
 
 
-__all__ = ['LAYOUTS', 'LayoutError', 'strip_prefixes', 'detect_layout', 'convert_official',
-           'convert_mmdet', 'to_official', 'convert_state_dict', 'summarise_keys']
+__all__ = ['LAYOUTS', 'CLASSIFIER_KEYS', 'LayoutError', 'strip_prefixes', 'detect_layout',
+           'convert_official', 'convert_mmdet', 'to_official', 'convert_state_dict', 'summarise_keys']

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pvt_mm import PVT, CheckpointError
-from pvt_mm.checkpoint import load_pvt_state_dict
+from pvt_mm.checkpoint import load_pretrained, load_pvt_state_dict
 
 from conftest import official_state_dict
 
@@ -48,7 +48,7 @@ def test_official_checkpoint_in_every_wrapper(tmp_path, wrapper, caplog):
     assert_holds_official(model, sd)
 
 
-def test_classifier_keys_are_skipped_with_one_log_line(tmp_path):
+def test_a_backbone_skips_the_classifier_keys_with_one_log_line(tmp_path):
     from mmengine.logging import MMLogger
     path = tmp_path / 'pvt_tiny.pth'
     torch.save(official_state_dict('tiny'), path)
@@ -59,12 +59,14 @@ def test_classifier_keys_are_skipped_with_one_log_line(tmp_path):
     logger.addHandler(handler)
     try:
         _, layout = load_pvt_state_dict(str(path))
+        assert not [r for r in records if 'classifier' in r.getMessage()]  # reading decides nothing
+        load_pretrained(PVT('tiny'), str(path))
     finally:
         logger.removeHandler(handler)
     assert layout == 'official'
     skipped = [r.getMessage() for r in records if 'classifier' in r.getMessage()]
     assert len(skipped) == 1
-    assert 'cls_token' in skipped[0] and 'head.weight' in skipped[0] and 'norm.bias' in skipped[0]
+    assert all(k in skipped[0] for k in ('cls_token', 'cls_pos_embed', 'head.weight', 'norm.bias'))
 
 
 def test_detector_checkpoint_with_backbone_prefix(tmp_path):
@@ -190,14 +192,23 @@ def test_malicious_pickle_does_not_run(tmp_path):
     assert not marker.exists()
 
 
-def test_to_official_inverts_the_conversion():
+@pytest.mark.parametrize('classifier', [False, True])
+def test_to_official_inverts_the_conversion(classifier):
     from pvt_mm.weight_layouts import convert_official, to_official
-    sd = official_state_dict('tiny', seed=6, classifier=False)
+    sd = official_state_dict('tiny', seed=6, classifier=classifier)
     back = to_official(convert_official(sd))
     assert set(back) == set(sd)
     for k, v in sd.items():
-        expected = torch.cat([torch.zeros_like(v[:, :1]), v[:, 1:]], 1) if k == 'pos_embed4' else v
-        torch.testing.assert_close(back[k], expected, msg=k)
+        torch.testing.assert_close(back[k], v, rtol=0, atol=0, msg=k)
+
+
+def test_a_backbones_weights_get_a_zero_class_token_row_in_the_official_layout():
+    from pvt_mm.weight_layouts import to_official
+    backbone = PVT('tiny').state_dict()
+    official = to_official(backbone)
+    assert official['pos_embed4'].shape == (1, 50, 512)
+    assert not official['pos_embed4'][:, 0].any()
+    torch.testing.assert_close(official['pos_embed4'][:, 1:], backbone['stages.3.pos_embed'])
 
 
 # ---------------------------------------------------------------- init_cfg forms

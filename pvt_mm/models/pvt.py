@@ -196,17 +196,27 @@ class PVTStage(nn.Module):
         return self.cpu_fast_paths and x.device.type == 'cpu' and \
             not torch.compiler.is_compiling()
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Maps (B, C_in, H, W) to (B, C_i, floor(H/P_i), floor(W/P_i))."""
+    def forward(self, x: Tensor, cls_token: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """Maps (B, C_in, H, W) to (B, C_i, floor(H/P_i), floor(W/P_i)).
+
+        With ``cls_token`` (1, 1, C_i), its position embedding already added, the class token
+        is put before the patch tokens and attends with them (the classifier's last stage);
+        then the map and the class token's output (B, C_i) are returned.
+        """
         B = x.shape[0]
         x, hw = self.patch_embed(x)
-        x = self.pos_drop(x + self.resized_pos_embed(hw))
+        x = x + self.resized_pos_embed(hw)
+        if cls_token is not None:
+            x = torch.cat([cls_token.expand(B, -1, -1), x], dim=1)
+        x = self.pos_drop(x)
         run = cpu_fast_paths.block_forward if self.uses_cpu_fast_paths(x) else _run_block
         for block in self.blocks:
             if self.with_cp and self.training and x.requires_grad:
                 x = checkpoint(run, block, x, hw, use_reentrant=False)
             else:
                 x = run(block, x, hw)
+        if cls_token is not None:
+            return x[:, 1:].reshape(B, hw[0], hw[1], -1).permute(0, 3, 1, 2), x[:, 0]
         # A channels-last NCHW view, no copy: the next stage's patch embedding reads it as
         # is. reshape(B, C, h, w) of the transpose gives the same view except that, for
         # B = 1, the batch stride is not recognised as channels-last and the convolution
@@ -216,7 +226,12 @@ class PVTStage(nn.Module):
 
 @MODELS.register_module()
 class PVT(BaseModule):
-    """Pyramid Vision Transformer (v1) returning the feature pyramid F1..F4.
+    """Pyramid Vision Transformer (v1): the feature pyramid F1..F4, or the paper's classifier.
+
+    With ``num_classes > 0`` it is the ImageNet classifier of the paper (Section 5.1): a
+    class token (with its own position-embedding row) joins the last stage's tokens, and a
+    final LayerNorm and a linear head turn its output into logits, returned as ``(logits,)``
+    (mmpretrain's ``ClsHead`` reads them). Official classification checkpoints load whole.
 
     Args:
         arch: ``'tiny'``, ``'small'``, ``'medium'``, ``'large'`` (paper Table 1), or a dict
@@ -245,6 +260,9 @@ class PVT(BaseModule):
             random init. Anything that cannot be honoured raises.
         pretrained: deprecated spelling of ``init_cfg=dict(type='Pretrained', checkpoint=...)``
             that mmseg's ``EncoderDecoder`` and older configs pass; a path or URL.
+        num_classes: 0 (default) for the backbone; N > 0 for the classifier with N classes.
+            A checkpoint whose head has another class count loads all but the head (one log
+            line says so): fine-tuning on one's own classes.
     """
 
     def __init__(self,
@@ -262,7 +280,8 @@ class PVT(BaseModule):
                  fused_attn: bool = True,
                  cpu_fast_paths: bool = True,
                  init_cfg: dict | list[dict] | None = None,
-                 pretrained: str | None = None) -> None:
+                 pretrained: str | None = None,
+                 num_classes: int = 0) -> None:
         if pretrained is not None:
             init_cfg = pretrained_init_cfg(pretrained, init_cfg)
         init_cfg_entries(init_cfg)  # a config that cannot be honoured fails when built
@@ -275,6 +294,17 @@ class PVT(BaseModule):
             raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
         self.in_channels = in_channels
 
+        if not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f'num_classes must be an int >= 0 (0 = backbone), got {num_classes!r}.')
+        self.num_classes = num_classes
+        self.with_cls_token = num_classes > 0  # the classifier's path (its head may change)
+        if num_classes and out_indices is not None:
+            raise ValueError(f'PVT(num_classes={num_classes}) is a classifier returning logits; '
+                             f'out_indices={out_indices} selects pyramid maps, which only the '
+                             'backbone (num_classes=0) returns.')
+        if num_classes and self.arch['sr_ratios'][-1] != 1:
+            raise ValueError('the class token joins the last stage, whose attention must see '
+                             f'every token: its sr_ratio must be 1, got {self.arch["sr_ratios"][-1]}.')
         if out_indices is None:
             out_indices = tuple(range(num_stages))
         if isinstance(out_indices, int):
@@ -316,6 +346,12 @@ class PVT(BaseModule):
             self.strides.append(stride)
             cin, cur = dim, cur + depths[i]
         self.stages = nn.ModuleList(stages)
+        if self.with_cls_token:
+            dim = self.arch['embed_dims'][-1]
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+            self.cls_pos_embed = nn.Parameter(torch.zeros(1, 1, dim))  # its row of pos_embed4
+            self.norm = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
+            self.head = nn.Linear(dim, num_classes)
         self.with_cp = with_cp
         self.cpu_fast_paths = cpu_fast_paths
         self.feature_info = [
@@ -409,6 +445,9 @@ class PVT(BaseModule):
                     nn.init.zeros_(m.bias)
             for stage in self.stages:
                 trunc_normal_(stage.pos_embed, std=0.02)
+            if self.with_cls_token:
+                trunc_normal_(self.cls_token, std=0.02)
+                trunc_normal_(self.cls_pos_embed, std=0.02)
             if entries:
                 initialize(self, entries)
         self._is_init = True
@@ -458,12 +497,23 @@ class PVT(BaseModule):
         training step 24.3 s instead of 18.6 s (PVT-S, 800x1333).
         """
         self.check_input(x)
+        if self.with_cls_token:
+            return (self.head(self.forward_features(x)),)
         feats = {}
         for i, stage in enumerate(self.stages[:max(self.out_indices) + 1]):
             x = stage(x)
             if i in self.out_indices:
                 feats[i] = x.contiguous()
         return tuple(feats[i] for i in self.out_indices)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The classifier's features: the class token's output after the final norm, (B, C_4)."""
+        if not self.with_cls_token:
+            raise RuntimeError('forward_features is the classifier path: build PVT(num_classes=N).')
+        for stage in self.stages[:-1]:
+            x = stage(x)
+        _, cls = self.stages[-1](x, cls_token=self.cls_token + self.cls_pos_embed)
+        return self.norm(cls)
 
 
 __all__ = ['PVT', 'PVTStage', 'Block', 'SpatialReductionAttention', 'PatchEmbed', 'Mlp',

@@ -1,0 +1,74 @@
+"""The official PVT v1 classifier's forward, restated as plain functions on its own key layout.
+
+An oracle for the tests, independent of pvt_mm's modules and converter: it reads the
+official keys (``patch_embed{s}``, ``pos_embed{s}`` with the class-token row in the last
+stage, ``block{s}.{j}.*``, ``cls_token``, ``norm``, ``head``) directly and follows the
+official classification model's computation (classification/pvt.py of whai362/PVT):
+LayerNorm eps 1e-5 in the patch embeddings and the spatial reduction, 1e-6 in the blocks and
+the final norm, the explicit softmax attention, exact GELU, position embeddings bilinearly
+resized (align_corners=False) when the grid differs, the class token joining stage 4.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pvt_mm.arch import resolve_arch
+
+
+def _ln(x: Tensor, sd: dict, key: str, eps: float) -> Tensor:
+    return F.layer_norm(x, x.shape[-1:], sd[f'{key}.weight'], sd[f'{key}.bias'], eps)
+
+
+def _block(x: Tensor, sd: dict, key: str, hw: tuple[int, int], heads: int, sr: int) -> Tensor:
+    b, n, c = x.shape
+    y = _ln(x, sd, f'{key}.norm1', 1e-6)
+    q = F.linear(y, sd[f'{key}.attn.q.weight'], sd[f'{key}.attn.q.bias'])
+    if sr > 1:
+        m = y.transpose(1, 2).reshape(b, c, *hw)
+        m = F.conv2d(m, sd[f'{key}.attn.sr.weight'], sd[f'{key}.attn.sr.bias'], stride=sr)
+        y = _ln(m.flatten(2).transpose(1, 2), sd, f'{key}.attn.norm', 1e-5)
+    kv = F.linear(y, sd[f'{key}.attn.kv.weight'], sd[f'{key}.attn.kv.bias'])
+    k, v = kv.reshape(b, -1, 2, heads, c // heads).permute(2, 0, 3, 1, 4)
+    q = q.reshape(b, n, heads, c // heads).transpose(1, 2)
+    attn = ((q @ k.transpose(-2, -1)) * (c // heads) ** -0.5).softmax(-1)
+    out = (attn @ v).transpose(1, 2).reshape(b, n, c)
+    x = x + F.linear(out, sd[f'{key}.attn.proj.weight'], sd[f'{key}.attn.proj.bias'])
+    y = _ln(x, sd, f'{key}.norm2', 1e-6)
+    y = F.gelu(F.linear(y, sd[f'{key}.mlp.fc1.weight'], sd[f'{key}.mlp.fc1.bias']))
+    return x + F.linear(y, sd[f'{key}.mlp.fc2.weight'], sd[f'{key}.mlp.fc2.bias'])
+
+
+def _pos(pos: Tensor, hw: tuple[int, int]) -> Tensor:
+    side = int(round(pos.shape[1] ** 0.5))  # the official grids are square (224x224 training)
+    if (side, side) == tuple(hw):
+        return pos
+    grid = pos.reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    return F.interpolate(grid, size=hw, mode='bilinear').flatten(2).transpose(1, 2)
+
+
+@torch.no_grad()
+def official_logits(sd: dict, x: Tensor, arch: str | dict) -> Tensor:
+    """Logits of the official classifier with weights ``sd`` (official layout) for images ``x``."""
+    a = resolve_arch(arch)
+    last = len(a['depths'])
+    b = x.shape[0]
+    for s in range(1, last + 1):
+        x = F.conv2d(x, sd[f'patch_embed{s}.proj.weight'], sd[f'patch_embed{s}.proj.bias'],
+                     stride=a['patch_sizes'][s - 1])
+        hw = tuple(x.shape[-2:])
+        x = _ln(x.flatten(2).transpose(1, 2), sd, f'patch_embed{s}.norm', 1e-5)
+        pos = sd[f'pos_embed{s}']
+        if s == last:
+            x = torch.cat([sd['cls_token'].expand(b, -1, -1), x], dim=1)
+            pos = torch.cat([pos[:, :1], _pos(pos[:, 1:], hw)], dim=1)
+        else:
+            pos = _pos(pos, hw)
+        x = x + pos
+        for j in range(a['depths'][s - 1]):
+            x = _block(x, sd, f'block{s}.{j}', hw, a['num_heads'][s - 1], a['sr_ratios'][s - 1])
+        if s != last:
+            x = x.transpose(1, 2).reshape(b, -1, *hw)
+    x = _ln(x, sd, 'norm', 1e-6)
+    return F.linear(x[:, 0], sd['head.weight'], sd['head.bias'])
