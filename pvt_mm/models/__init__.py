@@ -1,4 +1,5 @@
 from .pvt import PVT
+from .timm_pvt import TimmPVT
 from .trans2seg_head import Trans2SegHead
 
-__all__ = ['PVT', 'Trans2SegHead']
+__all__ = ['PVT', 'TimmPVT', 'Trans2SegHead']
