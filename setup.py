@@ -28,6 +28,7 @@ setup(
         'mmcv>=2.0.0,<2.2.0',
         'mmdet>=3.0.0,<3.4.0',
         'mmsegmentation>=1.0.0,<1.3.0',
+        'mmpretrain>=1.0.0,<1.3.0',
         'timm>=1.0',
         'safetensors',
     ],

@@ -14,7 +14,7 @@ import os.path as osp
 from typing import Any
 
 # Task -> the OpenMMLab package whose registries, datasets and metrics it uses.
-TASKS = {'det': 'mmdet', 'seg': 'mmseg'}
+TASKS = {'det': 'mmdet', 'seg': 'mmseg', 'cls': 'mmpretrain'}
 
 
 class ConfigError(ValueError):
@@ -85,7 +85,7 @@ def check_model_types(cfg: Any, task: str) -> None:
                                  difflib.get_close_matches(name.lower(), by_lower, n=3))
             hint = f' Did you mean {", ".join(repr(k) for k in near)}?' if near else ''
             imports = '' if cfg.get('custom_imports') else (
-                " A config run by mmdet's or mmseg's own tools also needs custom_imports = "
+                " A config run by mmdet's, mmseg's or mmpretrain's own tools also needs custom_imports = "
                 "dict(imports=['pvt_mm'], allow_failed_imports=False).")
             raise ConfigError(
                 f'{field}={name!r} is not a registered model for {TASKS[task]} (searched '

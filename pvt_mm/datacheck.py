@@ -21,6 +21,9 @@ COCO_LAYOUT = """COCO layout expected (data_root, e.g. data/coco/):
 ADE_LAYOUT = """ADE20K layout expected (data_root, e.g. data/ade/ADEChallengeData2016/):
   images/training/*.jpg        annotations/training/*.png
   images/validation/*.jpg      annotations/validation/*.png"""
+IMAGENET_LAYOUT = """ImageNet folder layout expected (data_root, e.g. data/imagenet/):
+  train/<class>/*.JPEG          val/<class>/*.JPEG
+  (or mmpretrain's meta/train.txt and meta/val.txt lists beside flat folders)"""
 HOW_TO_POINT = ("Put the data there (a symlink is fine), run `python tools/data/make_toy_data.py` "
                 "for the bundled toy set, or pass --data-root DIR (or --cfg-options "
                 "train_dataloader.dataset.data_root=DIR ...) to the tools.")
@@ -31,7 +34,12 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def _layout_for(dataset_type: str) -> str:
-    return COCO_LAYOUT if 'coco' in dataset_type.lower() else ADE_LAYOUT
+    kind = dataset_type.lower()
+    if 'coco' in kind:
+        return COCO_LAYOUT
+    if 'imagenet' in kind or kind.endswith('customdataset'):
+        return IMAGENET_LAYOUT
+    return ADE_LAYOUT
 
 
 def iter_datasets(cfg: Any, splits: Iterable[str]) -> Iterator[tuple[str, dict]]:
@@ -58,9 +66,16 @@ def dataset_paths(ds: dict) -> list[tuple[str, str]]:
     ann = ds.get('ann_file')
     if ann:
         paths.append(('ann_file', ann if osp.isabs(ann) else osp.join(root, ann)))
-    for key, sub in (ds.get('data_prefix') or {}).items():
+    prefix = ds.get('data_prefix') or {}
+    if isinstance(prefix, str):  # mmpretrain: one folder
+        prefix = {'': prefix}
+    for key, sub in prefix.items():
         if sub and isinstance(sub, str):
-            paths.append((f'data_prefix.{key}', sub if osp.isabs(sub) else osp.join(root, sub)))
+            what = f'data_prefix.{key}' if key else 'data_prefix'
+            paths.append((what, sub if osp.isabs(sub) else osp.join(root, sub)))
+    split = ds.get('split')  # mmpretrain's ImageNet: data_root/<split>/ when no data_prefix
+    if isinstance(split, str) and split and not prefix and root:
+        paths.append(('split folder', osp.join(root, split)))
     return paths
 
 

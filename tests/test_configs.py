@@ -144,6 +144,27 @@ def test_recipes_are_in_the_files():
     assert crop.crop_size == (512, 512)
     test_resize = [t for t in t2s.test_dataloader.dataset.pipeline if t.type == 'Resize'][0]
     assert test_resize.scale == (2048, 512) and t2s.model.test_cfg.mode == 'whole'
+    for size, arch in dict(t='tiny', s='small', m='medium', l='large').items():
+        c = cfgs[f'pvt_{size}_8xb128_in1k']  # the official classification recipe
+        assert c.model.type == 'ImageClassifier' and c.model.head.type == 'ClsHead'
+        assert c.model.backbone == dict(type='pvt_mm.PVT', arch=arch, num_classes=1000,
+                                        drop_path_rate=0.1 if size in 'ts' else 0.3)
+        assert c.model.head.loss == dict(type='LabelSmoothLoss', label_smooth_val=0.1,
+                                         mode='original')
+        assert c.model.train_cfg.augments == [dict(type='Mixup', alpha=0.8),
+                                              dict(type='CutMix', alpha=1.0)]
+        assert c.train_cfg.max_epochs == 300 and c.train_dataloader.batch_size == 128
+        assert c.optim_wrapper.optimizer.lr == 1e-3 and c.optim_wrapper.optimizer.weight_decay == 0.05
+        assert c.auto_scale_lr.base_batch_size == 1024
+        keys = c.optim_wrapper.paramwise_cfg.custom_keys
+        assert keys['cls_token'] == keys['pos_embed'] == dict(decay_mult=0.0)
+        assert c.param_scheduler[0].end == 5 and c.param_scheduler[1].type == 'CosineAnnealingLR'
+        assert (c.optim_wrapper.get('clip_grad') or {}).get('max_norm') == (
+            None if size in 'ts' else 1.0)
+        steps = {t.type: t for t in c.train_dataloader.dataset.pipeline}
+        assert steps['RandAugment'].magnitude_level == 9 and steps['RandAugment'].magnitude_std == 0.5
+        assert steps['RandomErasing'].erase_prob == 0.25
+        assert steps['RandomResizedCrop'].interpolation == 'bicubic'
     detr = cfgs['detr_pvt_s_8x2_50ep_coco']
     assert detr.train_cfg.max_epochs == 50 and detr.param_scheduler[0].milestones == [33]
     assert detr.optim_wrapper.optimizer.lr == 1e-4

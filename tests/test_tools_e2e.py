@@ -240,6 +240,54 @@ def test_trans2seg_toy_learns(tmp_path):
     assert miou >= TRANS2SEG_MIOU_BAR, out[-2000:]
 
 
+# Measured (lr 1e-4, toy set of seed 0, Intel Xeon): the logged loss falls from 12.5 (first
+# log, epoch 1) to 6.5 by epoch 20 (ratio 0.52) and 5.8 by epoch 60; box mAP 0.015 after 20
+# epochs, 0.007 after 60: DETR needs far more than CPU minutes to localise, so the learning
+# asserted is the loss's fall, and the test only checks that tools/test.py evaluates it.
+DETR_LOSS_RATIO_BAR = 0.7
+
+
+def test_detr_toy_trains_and_evaluates(tmp_path):
+    run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
+    config = osp.join(TOY, 'detr_pvt_t_toy.py')
+    work, data = str(tmp_path / 'work'), str(tmp_path / 'toy' / 'coco') + '/'
+    out = run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data])
+    losses = [float(v) for v in re.findall(r'Epoch\(train\).*?\sloss: ([0-9.]+)', out)]
+    assert len(losses) >= 20, out[-2000:]
+    assert sum(losses[-2:]) / 2 <= DETR_LOSS_RATIO_BAR * sum(losses[:2]) / 2, losses
+    metrics = metrics_of(run([PY, 'tools/test.py', config, osp.join(work, 'epoch_20.pth'),
+                              '--work-dir', work, '--data-root', data]))
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0, metrics
+
+
+# Measured with tools/train.py, 30 epochs (about 1 minute), toy sets of generator seeds 0/1/2:
+# top-1 100.0 / 100.0 / 93.75 on the 16 validation images (Intel Xeon, 2 cores).
+CLS_TOP1_BAR = 70.0
+
+
+def test_classifier_toy_learns_then_test_and_demo(tmp_path):
+    """The toy PVT-Tiny classifier: tools/train.py, tools/test.py (top-1 over the bar, --out
+    and --show-dir) and tools/demo.py (the top classes printed)."""
+    run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
+    config = osp.join(TOY, 'pvt_t_cls_toy.py')
+    work, data = str(tmp_path / 'work'), str(tmp_path / 'toy' / 'imagenet')
+    run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data])
+    ckpt = osp.join(work, 'epoch_30.pth')
+    metrics = metrics_of(run([PY, 'tools/test.py', config, ckpt, '--work-dir', work,
+                              '--data-root', data, '--out', str(tmp_path / 'preds.pkl'),
+                              '--show-dir', 'vis']))
+    assert metrics['accuracy/top1'] >= CLS_TOP1_BAR, metrics
+    assert (tmp_path / 'preds.pkl').stat().st_size > 0
+    drawn = [p for p in os.listdir(work) if osp.isdir(osp.join(work, p, 'vis'))]
+    assert drawn and len(os.listdir(osp.join(work, drawn[-1], 'vis'))) == 16
+    image = osp.join(data, 'val', 'ellipse', sorted(os.listdir(osp.join(data, 'val', 'ellipse')))[0])
+    out = run([PY, 'tools/demo.py', image, config, ckpt, '--out', str(tmp_path / 'demo.png'),
+               '--topk', '3'])
+    top = re.search(r'top 3 classes: (\w+) ([0-9.]+)', out)
+    assert top and top.group(1) in ('rectangle', 'ellipse', 'triangle'), out[-1000:]
+    assert (tmp_path / 'demo.png').stat().st_size > 0
+
+
 def test_converter_tool(tmp_path):
     from conftest import official_state_dict
     src = tmp_path / 'pvt_small.pth'

@@ -1,10 +1,12 @@
-"""Run one image through a PVT detector or segmentor and draw the result.
+"""Run one image through a PVT detector, segmentor or classifier and draw the result.
 
     python tools/demo.py IMAGE CONFIG CHECKPOINT --out FILE [--score-thr 0.3] [--device cpu]
-                         [--nms-iou 0.5] [--min-size 640]
+                         [--nms-iou 0.5] [--min-size 640] [--topk 5]
 
 Detection uses mmdet's init_detector / inference_detector and DetLocalVisualizer;
-segmentation uses mmseg's init_model / inference_model and SegLocalVisualizer.
+segmentation uses mmseg's init_model / inference_model and SegLocalVisualizer;
+classification mmpretrain's ImageClassificationInferencer and UniversalVisualizer, and the
+top classes are printed.
 """
 import argparse
 import os
@@ -28,6 +30,7 @@ def parse_args(argv=None):
     parser.add_argument('--min-size', type=int, default=640,
                         help='the picture is upscaled (whole-number factor, nearest pixel) '
                              'until its longer side is at least this')
+    parser.add_argument('--topk', type=int, default=5, help='classification: classes printed')
     parser.add_argument('--device', default='cuda:0' if _cuda() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value (a.b.c=v)')
@@ -55,10 +58,17 @@ def main(argv=None):
         from mmdet.apis import inference_detector, init_detector
         model = init_detector(cfg, args.checkpoint, device=args.device)
         result = inference_detector(model, args.image)
-    else:
+    elif task == 'seg':
         from mmseg.apis import inference_model, init_model
         model = init_model(cfg, args.checkpoint, device=args.device)
         result = inference_model(model, args.image)
+    else:
+        from mmpretrain.apis import ImageClassificationInferencer
+        inferencer = ImageClassificationInferencer(cfg, pretrained=args.checkpoint,
+                                                   device=args.device)
+        model = inferencer.model
+        model.dataset_meta = dict(classes=inferencer.classes)
+        result = inferencer(args.image, return_datasamples=True)[0]
     scale = display_scale(image.shape[:2], args.min_size)
     picture = mmcv.imrescale(image, scale, interpolation='nearest')
     if task == 'det':
@@ -71,17 +81,26 @@ def main(argv=None):
         vis_cfg = dict(type='DetLocalVisualizer', name='pvt_mm_demo', bbox_color=(255, 230, 0),
                        text_color=(255, 255, 255), line_width=3)
         kwargs = dict(pred_score_thr=args.score_thr)
+    elif task == 'cls':
+        drawn = result
+        vis_cfg = dict(type='UniversalVisualizer', name='pvt_mm_demo')
+        kwargs = {}
     else:
         drawn = result.clone()
         seg = result.pred_sem_seg.data
         drawn.pred_sem_seg.data = seg.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
         vis_cfg = dict(type='SegLocalVisualizer', name='pvt_mm_demo', alpha=0.6)
         kwargs = dict(with_labels=True)
+    if task == 'cls':
+        from mmpretrain.registry import VISUALIZERS  # mmpretrain's node holds its visualizer
     visualizer = VISUALIZERS.build(vis_cfg)  # the named instance, made once
     visualizer.dataset_meta = model.dataset_meta
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    visualizer.add_datasample('demo', picture, data_sample=drawn, draw_gt=False, show=False,
-                              out_file=args.out, **kwargs)
+    if task == 'cls':
+        visualizer.visualize_cls(picture, drawn, draw_gt=False, show=False, out_file=args.out)
+    else:
+        visualizer.add_datasample('demo', picture, data_sample=drawn, draw_gt=False,
+                                  show=False, out_file=args.out, **kwargs)
     if task == 'det':
         inst = result.pred_instances
         keep = inst.scores >= args.score_thr
@@ -90,6 +109,12 @@ def main(argv=None):
                  for l, s in zip(inst.labels[keep], inst.scores[keep])]
         print(f'{len(found)} detections above {args.score_thr}: {", ".join(found) or "none"}'
               f' (drawn: the best of each overlapping group, {len(shown)})')
+    if task == 'cls':
+        scores = result.pred_score
+        classes = model.dataset_meta.get('classes') or [str(i) for i in range(len(scores))]
+        top = scores.topk(min(args.topk, len(scores)))
+        print(f'top {len(top.indices)} classes: ' + ', '.join(
+            f'{classes[int(i)]} {float(v):.3f}' for v, i in zip(top.values, top.indices)))
     print(f'drawn prediction written to {args.out} ({picture.shape[1]}x{picture.shape[0]}, '
           f'{scale}x the image)')
 

@@ -1,12 +1,14 @@
-"""Evaluate a checkpoint: COCO box/mask AP (mmdet's CocoMetric) or mIoU (mmseg's IoUMetric).
+"""Evaluate a checkpoint: COCO box/mask AP (mmdet's CocoMetric), mIoU (mmseg's IoUMetric) or
+top-1 / top-5 accuracy (mmpretrain's Accuracy).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE] [--show-dir DIR]
                          [--data-root DIR] [--cfg-options k=v ...] [--launcher pytorch]
 
 --out means what it means in each upstream tool: for detection a .pkl of the predictions
 (mmdet's DumpDetResults), for segmentation a directory of predicted label PNGs (mmseg's
-IoUMetric output_dir). --show-dir draws predictions into <work_dir>/<timestamp>/DIR, as
-mmdet does, for both tasks.
+IoUMetric output_dir), for classification a .pkl of the predictions (mmengine's DumpResults,
+as mmpretrain's tool). --show-dir draws predictions into <work_dir>/<timestamp>/DIR, as
+mmdet does, for every task.
 """
 import argparse
 import json
@@ -20,12 +22,13 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # the helpers beside thi
 
 def parse_args(argv=None):
     from runner_config import add_common_args
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a PVT detector or segmentor')
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a PVT detector, segmentor or classifier')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
-    parser.add_argument('--out', help='detection: dump predictions to this .pkl file; '
-                        'segmentation: write predicted label maps into this directory')
+    parser.add_argument('--out', help='detection and classification: dump predictions to this '
+                        '.pkl file; segmentation: write predicted label maps into this directory')
     parser.add_argument('--show-dir', help='draw every prediction (beside its ground truth) '
                         'into <work_dir>/<timestamp>/SHOW_DIR/, named after its image, for '
                         'detection and segmentation alike (an absolute path is used as is)')
@@ -37,8 +40,9 @@ def enable_visualization(cfg, task, show_dir):
     """Draws every test prediction into <work_dir>/<timestamp>/<show_dir>/, for both tasks.
 
     Detection: mmdet's DetVisualizationHook with its test_out_dir (mmdet's own rule).
-    Segmentation: mmseg's hook has no such option (mmseg's tool writes relative to the
-    current directory), so pvt_mm's TestOutDirHook applies mmdet's rule.
+    Segmentation and classification: mmseg's and mmpretrain's hooks have no such option
+    (their tools write relative to the current directory), so pvt_mm's TestOutDirHook
+    applies mmdet's rule with the runner's visualizer.
     """
     hooks = cfg.default_hooks
     if task == 'det':
@@ -72,11 +76,15 @@ def main(argv=None):
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
     runner = build_runner(cfg)
-    if args.out and task == 'det':
+    if args.out and task in ('det', 'cls'):
         if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file for detection, got {args.out!r}.')
-        from mmdet.evaluation import DumpDetResults
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+            raise ValueError(f'--out must be a .pkl file for {"detection" if task == "det" else "classification"}, '
+                             f'got {args.out!r}.')
+        if task == 'det':
+            from mmdet.evaluation import DumpDetResults as Dump
+        else:
+            from mmengine.evaluator import DumpResults as Dump
+        runner.test_evaluator.metrics.append(Dump(out_file_path=args.out))
     metrics = runner.test()
     if runner.rank == 0:
         if not metrics:

@@ -16,10 +16,11 @@ class TestOutDirHook(Hook):
 
     This is mmdet's rule for ``tools/test.py --show-dir`` (its ``DetVisualizationHook``
     ``test_out_dir``). mmseg's ``SegVisualizationHook`` has no such option, and mmseg's own
-    ``--show-dir`` writes relative to the current directory instead; pvt_mm's
-    ``tools/test.py`` uses this hook for segmentation so both tasks follow one rule. It
-    draws with the runner's visualizer (``SegLocalVisualizer``, ``DetLocalVisualizer``):
-    ground truth beside the prediction, as upstream.
+    ``--show-dir`` writes relative to the current directory instead (mmpretrain's too);
+    pvt_mm's ``tools/test.py`` uses this hook for segmentation and classification so every
+    task follows one rule. It
+    draws with the runner's visualizer (``SegLocalVisualizer``, ``DetLocalVisualizer``,
+    mmpretrain's ``UniversalVisualizer``): ground truth beside the prediction, as upstream.
 
     Args:
         out_dir: folder under the run's timestamped log folder; an absolute path is used
@@ -42,6 +43,11 @@ class TestOutDirHook(Hook):
         for sample in outputs or ():
             name = osp.basename(sample.img_path)
             image = mmcv.imread(sample.img_path, channel_order='rgb')
-            runner.visualizer.add_datasample(name, image, data_sample=sample,
-                                             draw_gt=self.draw_gt, show=False,
-                                             out_file=osp.join(self._dir, name))
+            out_file = osp.join(self._dir, name)
+            visualizer = runner.visualizer
+            if hasattr(visualizer, 'visualize_cls'):  # mmpretrain's UniversalVisualizer
+                visualizer.visualize_cls(image, sample, draw_gt=self.draw_gt, show=False,
+                                         out_file=out_file, name=name)
+            else:
+                visualizer.add_datasample(name, image, data_sample=sample,
+                                          draw_gt=self.draw_gt, show=False, out_file=out_file)

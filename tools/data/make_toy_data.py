@@ -1,13 +1,18 @@
-"""Writes a small synthetic dataset in the COCO and ADE20K layouts, deterministic from a seed.
+"""Writes a small synthetic dataset in the COCO, ADE20K and ImageNet layouts, deterministic from a seed.
 
-Each image shows a few filled shapes (rectangle, ellipse, triangle) on a noisy background.
-The same scenes give both layouts:
+Each scene shows a few filled shapes (rectangle, ellipse, triangle) on a noisy background.
+The same scenes give the detection and segmentation layouts:
 
     OUT/coco/{train2017,val2017}/*.jpg
     OUT/coco/annotations/instances_{train,val}2017.json   boxes + polygon masks
     OUT/ade/ADEChallengeData2016/images/{training,validation}/*.jpg
     OUT/ade/ADEChallengeData2016/annotations/{training,validation}/*.png
         label PNGs as in ADE20K: 0 = background (ignored with reduce_zero_label), k = class k
+
+and a classification set of its own, one shape per image, the classes in turn, in the
+ImageNet folder layout (torchvision's ImageFolder, mmpretrain's CustomDataset):
+
+    OUT/imagenet/{train,val}/{rectangle,ellipse,triangle}/*.jpg
 
 Usage: python tools/data/make_toy_data.py [--out data/toy] [--seed 0] [--train 64] [--val 16]
 """
@@ -102,16 +107,44 @@ def write_split(out: Path, split: str, n: int, rng: np.random.Generator,
     return len(annotations)
 
 
+def write_classification(out: Path, split: str, n: int, rng: np.random.Generator,
+                         size: tuple[int, int]) -> None:
+    """``n`` images of one shape each (class ``i % 3``, so the classes stay balanced)."""
+    w, h = size
+    for cls in CLASSES:
+        (out / 'imagenet' / split / cls).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        cls = i % len(CLASSES)
+        base = rng.integers(90, 170, size=3)
+        img = Image.fromarray(np.clip(base + rng.normal(0, 12, size=(h, w, 3)), 0, 255)
+                              .astype(np.uint8))
+        bw, bh = rng.uniform(0.4, 0.8) * w, rng.uniform(0.4, 0.8) * h
+        x0, y0 = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+        shade = np.clip(np.array(COLORS[cls]) + rng.integers(-25, 26, size=3), 0, 255)
+        ImageDraw.Draw(img).polygon(polygon_of(CLASSES[cls], (x0, y0, x0 + bw, y0 + bh)),
+                                    fill=tuple(int(c) for c in shade))
+        img.save(out / 'imagenet' / split / CLASSES[cls] / f'toy_{split}_{i:05d}.jpg', quality=95)
+
+
 def make_toy_data(out: str | os.PathLike, seed: int = 0, n_train: int = 64, n_val: int = 16,
-                  size: tuple[int, int] = (160, 128), max_objects: int = 3) -> Path:
-    """Writes the toy dataset under ``out`` and returns its path."""
+                  size: tuple[int, int] = (160, 128), max_objects: int = 3,
+                  cls_size: tuple[int, int] = (64, 64)) -> Path:
+    """Writes the toy dataset under ``out`` and returns its path.
+
+    The classification set has ``n_train`` / ``n_val`` images of ``cls_size`` and its own
+    random stream, so the detection and segmentation scenes of a seed stay as they were.
+    """
     out = Path(out)
     rng = np.random.default_rng(seed)
     n_tr = write_split(out, 'train', n_train, rng, size, max_objects, start_id=1)
     n_va = write_split(out, 'val', n_val, rng, size, max_objects, start_id=100000)
+    cls_rng = np.random.default_rng([seed, 1])
+    write_classification(out, 'train', n_train, cls_rng, cls_size)
+    write_classification(out, 'val', n_val, cls_rng, cls_size)
     (out / 'README.txt').write_text(
         f'Synthetic PVT toy data, seed {seed}: {n_train} train / {n_val} val images of '
-        f'{size[0]}x{size[1]}, classes {CLASSES}, {n_tr} / {n_va} objects.\n'
+        f'{size[0]}x{size[1]}, classes {CLASSES}, {n_tr} / {n_va} objects; classification: '
+        f'{n_train} / {n_val} images of {cls_size[0]}x{cls_size[1]}, one shape each.\n'
         'Written by tools/data/make_toy_data.py; safe to delete and regenerate.\n')
     return out
 
