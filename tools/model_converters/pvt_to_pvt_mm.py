@@ -3,9 +3,11 @@
     python tools/model_converters/pvt_to_pvt_mm.py SRC DST [--arch tiny|small|medium|large]
 
 SRC: a local file or URL (``pvt_small.pth``, an mmdet PVT detector checkpoint, ...).
-DST: a plain state dict of the backbone, ``.pth`` (torch.save) or ``.safetensors``.
+DST: a plain state dict, ``.pth`` (torch.save) or ``.safetensors``: the backbone, and the
+ImageNet classifier (class token, final norm, head) when the source has one; a backbone
+leaves those keys when it loads the file, a ``PVT(num_classes=N)`` takes them.
 The arch is read off the weights (stage depths) unless given; the result is checked
-strictly against a PVT of that arch before anything is written.
+strictly against a PVT of that arch (a classifier if it has a head) before anything is written.
 """
 import argparse
 import io
@@ -31,7 +33,9 @@ def main(argv=None):
 
     state_dict, layout = load_pvt_state_dict(args.src, prefix=args.prefix)
     arch = args.arch or infer_arch(state_dict, args.src)
-    check_state_dict(PVT(arch), state_dict, args.src)
+    head = state_dict.get('head.weight')
+    model = PVT(arch, num_classes=head.shape[0]) if head is not None else PVT(arch)
+    check_state_dict(model, state_dict, args.src)
     if args.dst.endswith('.safetensors'):
         from safetensors.torch import save
         data = save({k: v.contiguous() for k, v in state_dict.items()})
