@@ -141,6 +141,19 @@ class Block(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+def init_linears_and_norms(module: nn.Module) -> None:
+    """The official random init of every linear layer and LayerNorm in ``module``: truncated
+    normal (std 0.02) weights and zero biases, LayerNorm weight 1 and bias 0."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 def _run_block(block: Block, x: Tensor, hw: tuple[int, int]) -> Tensor:
     return block(x, hw)
 
@@ -435,14 +448,7 @@ class PVT(BaseModule):
                 raise CheckpointError(f'{e}\n  PVT got it as pretrained={self._pretrained_arg!r}. '
                                       f'{PRETRAINED_FROM_BASE}') from None
         else:
-            for m in self.modules():
-                if isinstance(m, nn.Linear):
-                    trunc_normal_(m.weight, std=0.02)
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
-                elif isinstance(m, nn.LayerNorm):
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
+            init_linears_and_norms(self)
             for stage in self.stages:
                 trunc_normal_(stage.pos_embed, std=0.02)
             if self.with_cls_token:

@@ -42,6 +42,7 @@ from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
 
 from ..registry import MODELS
+from .pvt import init_linears_and_norms
 
 
 def _resize_grid(x: Tensor, hw: tuple[int, int]) -> Tensor:
@@ -223,14 +224,7 @@ class Trans2SegHead(BaseDecodeHead):
         """
         for p in (self.pos_embed, self.cls_token, self.class_embed):
             trunc_normal_(p, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_linears_and_norms(self)
 
     def resized_pos_embed(self, hw: tuple[int, int]) -> Tensor:
         """The class-token row and the grid rows resized to ``hw``, as (1, 1 + h*w, D)."""
