@@ -78,8 +78,8 @@ def main(argv=None):
     runner = build_runner(cfg)
     if args.out and task in ('det', 'cls'):
         if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl file for {"detection" if task == "det" else "classification"}, '
-                             f'got {args.out!r}.')
+            what = 'detection' if task == 'det' else 'classification'
+            raise ValueError(f'--out must be a .pkl file for {what}, got {args.out!r}.')
         if task == 'det':
             from mmdet.evaluation import DumpDetResults as Dump
         else:
