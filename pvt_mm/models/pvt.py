@@ -186,13 +186,16 @@ class PVTStage(nn.Module):
         """The position embedding bilinearly resized to the grid ``hw``, as (1, h*w, C).
 
         Without autograd (inference) the result is cached per grid size, device and dtype
-        and dropped as soon as the parameter changes (its version counter moves).
+        and dropped as soon as the parameter changes (its version counter moves). While
+        ``torch.compile`` or ``torch.export`` (hence ONNX export) traces, it always resizes,
+        without cache or shortcut: ``hw`` is then symbolic, and the graph must resize to
+        the sizes it meets at run time (at the learned size the resize is the identity).
         """
         pos = self.pos_embed
-        if hw == self.pos_grid:
+        tracing = torch.compiler.is_compiling()
+        if not tracing and hw == self.pos_grid:
             return pos
-        caching = not (torch.is_grad_enabled() and pos.requires_grad) and \
-            not torch.compiler.is_compiling()
+        caching = not (torch.is_grad_enabled() and pos.requires_grad) and not tracing
         if caching:
             key = (hw, pos._version, pos.device, pos.dtype, pos.data_ptr())
             if self._pos_cache is not None and self._pos_cache[0] == key:
