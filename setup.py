@@ -32,7 +32,9 @@ setup(
         'timm>=1.0',
         'safetensors',
     ],
-    extras_require={'tests': ['pytest', 'hypothesis']},
+    # tools/deployment/: ONNX export (torch.export + onnxscript) and onnxruntime.
+    extras_require={'tests': ['pytest', 'hypothesis'],
+                    'deploy': ['onnx', 'onnxscript', 'onnxruntime']},
     classifiers=[
         'Programming Language :: Python :: 3',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',

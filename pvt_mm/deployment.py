@@ -34,6 +34,7 @@ META_PART = 'pvt_mm.part'  # backbone | detector | detector_rpn | segmentor | cl
 META_TASK = 'pvt_mm.task'  # det | seg | cls
 META_OUTPUTS = 'pvt_mm.outputs'  # json: how the outputs group into the head's arguments
 META_MODEL = 'pvt_mm.model'  # the model's type, e.g. RetinaNet
+META_CLASSES = 'pvt_mm.classes'  # json: the class names the checkpoint was trained on
 
 
 class NotExportableError(RuntimeError):
@@ -256,10 +257,11 @@ def read_metadata(path: str) -> dict[str, Any]:
     import onnx
     proto = onnx.load(path, load_external_data=False)
     meta = {p.key: p.value for p in proto.metadata_props if p.key.startswith('pvt_mm.')}
-    if META_OUTPUTS in meta:
-        meta[META_OUTPUTS] = json.loads(meta[META_OUTPUTS])
+    for key in (META_OUTPUTS, META_CLASSES):
+        if key in meta:
+            meta[key] = json.loads(meta[key])
     return meta
 
 
 __all__ = ['NotExportableError', 'exportable_part', 'export_onnx', 'read_metadata',
-           'META_PART', 'META_TASK', 'META_OUTPUTS', 'META_MODEL']
+           'META_PART', 'META_TASK', 'META_OUTPUTS', 'META_MODEL', 'META_CLASSES']

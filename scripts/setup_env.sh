@@ -26,6 +26,7 @@ pins_hash() {
 stack_imports() {
   "$PY" - <<'PY' >/dev/null 2>&1
 import torch, torchvision, timm, mmcv, mmengine, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm
+import onnx, onnxscript, onnxruntime
 from mmcv.ops import nms
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]])
 nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
@@ -82,7 +83,7 @@ if ! mmcv_ok || [ "$(cat "$MMCV_TORCH" 2>/dev/null)" != "$TORCH_NOW" ]; then
   echo "$TORCH_NOW" > "$MMCV_TORCH"
 fi
 
-log "installing mmengine, mmdet, mmsegmentation, mmpretrain, timm, pycocotools and the test tools"
+log "installing mmengine, mmdet, mmsegmentation, mmpretrain, timm, pycocotools, onnx, onnxruntime and the test tools"
 "${PIP[@]}" install -q -c "$CONSTRAINTS" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
 
 log "installing pvt_mm in editable mode"
@@ -90,7 +91,7 @@ log "installing pvt_mm in editable mode"
 
 torch_ok || die "something moved torch to $(torch_version); check requirements/constraints.txt"
 if ! stack_imports; then
-  "$PY" -c 'import torch, torchvision, timm, mmcv.ops, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm' || true
+  "$PY" -c 'import torch, torchvision, timm, mmcv.ops, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm, onnx, onnxscript, onnxruntime' || true
   die "the installed stack does not import (see the traceback above)"
 fi
 pins_hash > "$STAMP"

@@ -81,6 +81,19 @@ def mini_data(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope='session')
+def demo_run(tmp_path_factory):
+    """The README's main job (scripts/demo.sh) run once: its toy data in ``data``, its work dir
+    (checkpoints, metrics, pictures) in ``work``, its output in ``output``. The demo test
+    checks what it learned; the deployment tests export its checkpoint."""
+    root = tmp_path_factory.mktemp('demo')
+    work = root / 'demo'
+    output = run(['bash', 'scripts/demo.sh'], timeout=1800,
+                 env={'DATA': str(root / 'toy'), 'WORK_DIR': str(work)})
+    return dict(data=root / 'toy', work=work, output=output,
+                checkpoint=last_checkpoint(str(work)))
+
+
 def official_shapes(arch: str | dict, num_classes: int = 1000, img_size: int = 224,
                     classifier: bool = True) -> dict[str, tuple[int, ...]]:
     """Key -> shape of an official PVT v1 classification checkpoint of ``arch``."""

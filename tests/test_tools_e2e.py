@@ -164,15 +164,13 @@ def test_downstream_config_with_mmdets_own_train_script(tmp_path, mini_data):
     assert (tmp_path / 'work' / 'iter_1.pth').exists()
 
 
-def test_readme_demo_learns(tmp_path):
+def test_readme_demo_learns(demo_run):
     """The README's main job (scripts/demo.sh): a 12-epoch toy RetinaNet clears a box-mAP bar.
 
     Measured on a 2-core CPU with seed 0: box mAP 0.522 (mAP@50 0.946) after 12 epochs,
     about 2.5 minutes. The bar is set well below that, far above an untrained model's 0.
     """
-    work = tmp_path / 'demo'
-    out = run(['bash', 'scripts/demo.sh'], timeout=1800,
-              env={'DATA': str(tmp_path / 'toy'), 'WORK_DIR': str(work)})
+    work, out = demo_run['work'], demo_run['output']
     metrics = metrics_of((work / 'test_output.txt').read_text())
     assert metrics['coco/bbox_mAP'] >= 0.35, metrics
     assert metrics['coco/bbox_mAP_50'] >= 0.7, metrics

@@ -22,6 +22,15 @@ def parse_args(argv=None):
     parser.add_argument('image', help='image file')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
+    add_drawing_args(parser)
+    parser.add_argument('--device', default='cuda:0' if _cuda() else 'cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, key=value (a.b.c=v)')
+    return parser.parse_args(argv)
+
+
+def add_drawing_args(parser):
+    """The flags of :func:`draw_prediction` (shared with tools/deployment/onnx_infer.py)."""
     parser.add_argument('--out', required=True, help='where to write the drawn image')
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection score threshold')
     parser.add_argument('--nms-iou', type=float, default=0.5,
@@ -31,10 +40,6 @@ def parse_args(argv=None):
                         help='the picture is upscaled (whole-number factor, nearest pixel) '
                              'until its longer side is at least this')
     parser.add_argument('--topk', type=int, default=5, help='classification: classes printed')
-    parser.add_argument('--device', default='cuda:0' if _cuda() else 'cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings in the config, key=value (a.b.c=v)')
-    return parser.parse_args(argv)
 
 
 def _cuda():
@@ -45,7 +50,6 @@ def _cuda():
 def main(argv=None):
     args = parse_args(argv)
     import mmcv
-    from mmengine.registry import VISUALIZERS
 
     from pvt_mm.config import load_config
 
@@ -69,6 +73,15 @@ def main(argv=None):
         model = inferencer.model
         model.dataset_meta = dict(classes=inferencer.classes)
         result = inferencer(args.image, return_datasamples=True)[0]
+    draw_prediction(task, image, result, model.dataset_meta, args)
+
+
+def draw_prediction(task, image, result, dataset_meta, args):
+    """Draws ``result`` (a det, seg or cls data sample) on ``image`` (RGB) into ``args.out``
+    and prints what was found; ``args`` carries ``out``, ``score_thr``, ``nms_iou``,
+    ``min_size`` and ``topk``. tools/deployment/onnx_infer.py draws with it too."""
+    import mmcv
+    from mmengine.registry import VISUALIZERS
     scale = display_scale(image.shape[:2], args.min_size)
     picture = mmcv.imrescale(image, scale, interpolation='nearest')
     if task == 'det':
@@ -86,15 +99,17 @@ def main(argv=None):
         vis_cfg = dict(type='UniversalVisualizer', name='pvt_mm_demo')
         kwargs = {}
     else:
+        from mmengine.structures import PixelData
         drawn = result.clone()
-        seg = result.pred_sem_seg.data
-        drawn.pred_sem_seg.data = seg.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
+        seg = result.pred_sem_seg.data  # a new PixelData: one of another size cannot take it
+        drawn.pred_sem_seg = PixelData(
+            data=seg.repeat_interleave(scale, -2).repeat_interleave(scale, -1))
         vis_cfg = dict(type='SegLocalVisualizer', name='pvt_mm_demo', alpha=0.6)
         kwargs = dict(with_labels=True)
     if task == 'cls':
         from mmpretrain.registry import VISUALIZERS  # mmpretrain's node holds its visualizer
     visualizer = VISUALIZERS.build(vis_cfg)  # the named instance, made once
-    visualizer.dataset_meta = model.dataset_meta
+    visualizer.dataset_meta = dataset_meta
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     if task == 'cls':
         visualizer.visualize_cls(picture, drawn, draw_gt=False, show=False, out_file=args.out)
@@ -104,14 +119,14 @@ def main(argv=None):
     if task == 'det':
         inst = result.pred_instances
         keep = inst.scores >= args.score_thr
-        classes = model.dataset_meta.get('classes', ())
+        classes = dataset_meta.get('classes', ())
         found = [f'{classes[int(l)] if int(l) < len(classes) else int(l)} {float(s):.2f}'
                  for l, s in zip(inst.labels[keep], inst.scores[keep])]
         print(f'{len(found)} detections above {args.score_thr}: {", ".join(found) or "none"}'
               f' (drawn: the best of each overlapping group, {len(shown)})')
     if task == 'cls':
         scores = result.pred_score
-        classes = model.dataset_meta.get('classes') or [str(i) for i in range(len(scores))]
+        classes = dataset_meta.get('classes') or [str(i) for i in range(len(scores))]
         top = scores.topk(min(args.topk, len(scores)))
         print(f'top {len(top.indices)} classes: ' + ', '.join(
             f'{classes[int(i)]} {float(v):.3f}' for v, i in zip(top.values, top.indices)))

@@ -107,10 +107,13 @@ def build_model(cfg, task, checkpoint, backbone_only):
     with DefaultScope.overwrite_default_scope(TASKS[task]):
         model = task_registry(task).build(cfg.model)
     model = revert_sync_batchnorm(model)  # SyncBN cannot run (or export) without a GPU
+    model.dataset_meta = None
     if checkpoint and backbone_only:
         load_pretrained(model.backbone, checkpoint)
     elif checkpoint:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                               logger='silent')
+        model.dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
     return model.eval()
 
 
@@ -147,7 +150,7 @@ def main(argv=None):
     import torch
 
     from pvt_mm.config import load_config
-    from pvt_mm.deployment import (META_MODEL, META_OUTPUTS, META_PART, META_TASK,
+    from pvt_mm.deployment import (META_CLASSES, META_MODEL, META_OUTPUTS, META_PART, META_TASK,
                                    NotExportableError, export_onnx, exportable_part)
     from pvt_mm.models.pvt import PVT
 
@@ -170,6 +173,8 @@ def main(argv=None):
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         meta = {META_PART: part, META_TASK: task, META_MODEL: type(model).__name__,
                 META_OUTPUTS: json.dumps(groups)}
+        if model.dataset_meta and model.dataset_meta.get('classes'):
+            meta[META_CLASSES] = json.dumps(list(model.dataset_meta['classes']))
         info = export_onnx(module, example, args.out, output_names=names, dynamic=args.dynamic,
                            opset=args.opset, metadata=meta)
     except NotExportableError as e:
