@@ -1,7 +1,7 @@
 """Run one image through a PVT detector, segmentor or classifier and draw the result.
 
     python tools/demo.py IMAGE CONFIG CHECKPOINT --out FILE [--score-thr 0.3] [--device cpu]
-                         [--nms-iou 0.5] [--min-size 640] [--topk 5]
+                         [--nms-iou 0.5] [--min-size 640] [--topk 5] [--amp]
 
 Detection uses mmdet's init_detector / inference_detector and DetLocalVisualizer;
 segmentation uses mmseg's init_model / inference_model and SegLocalVisualizer;
@@ -23,6 +23,9 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     add_drawing_args(parser)
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: fp16 autocast on a GPU, bf16 on a CPU with native '
+                             'bf16 (AVX512-BF16 / AMX), else fp32')
     parser.add_argument('--device', default='cuda:0' if _cuda() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, key=value (a.b.c=v)')
@@ -50,6 +53,7 @@ def _cuda():
 def main(argv=None):
     args = parse_args(argv)
     import mmcv
+    from amp_switch import inference_amp
 
     from pvt_mm.config import load_config
 
@@ -61,10 +65,12 @@ def main(argv=None):
     if task == 'det':
         from mmdet.apis import inference_detector, init_detector
         model = init_detector(cfg, args.checkpoint, device=args.device)
+        amp = inference_amp(model, args.amp)
         result = inference_detector(model, args.image)
     elif task == 'seg':
         from mmseg.apis import inference_model, init_model
         model = init_model(cfg, args.checkpoint, device=args.device)
+        amp = inference_amp(model, args.amp)
         result = inference_model(model, args.image)
     else:
         from mmpretrain.apis import ImageClassificationInferencer
@@ -72,7 +78,10 @@ def main(argv=None):
                                                    device=args.device)
         model = inferencer.model
         model.dataset_meta = dict(classes=inferencer.classes)
+        amp = inference_amp(model, args.amp)
         result = inferencer(args.image, return_datasamples=True)[0]
+    if args.amp:
+        print(f'--amp: {amp}')
     draw_prediction(task, image, result, model.dataset_meta, args)
 
 

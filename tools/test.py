@@ -2,7 +2,7 @@
 top-1 / top-5 accuracy (mmpretrain's Accuracy).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE] [--show-dir DIR]
-                         [--data-root DIR] [--cfg-options k=v ...] [--launcher pytorch]
+                         [--amp] [--data-root DIR] [--cfg-options k=v ...] [--launcher pytorch]
 
 --out means what it means in each upstream tool: for detection a .pkl of the predictions
 (mmdet's DumpDetResults), for segmentation a directory of predicted label PNGs (mmseg's
@@ -32,6 +32,9 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='draw every prediction (beside its ground truth) '
                         'into <work_dir>/<timestamp>/SHOW_DIR/, named after its image, for '
                         'detection and segmentation alike (an absolute path is used as is)')
+    parser.add_argument('--amp', action='store_true',
+                        help="mixed precision (mmengine's TestLoop fp16 switch): fp16 autocast on "
+                             'a GPU, bf16 on a CPU with native bf16 (AVX512-BF16 / AMX), else fp32')
     add_common_args(parser)
     return parser.parse_args(argv)
 
@@ -57,7 +60,7 @@ def enable_visualization(cfg, task, show_dir):
 
 def main(argv=None):
     args = parse_args(argv)
-    from amp_switch import without_gpu_amp
+    from amp_switch import enable_amp_test, without_gpu_amp
     from cpu_distributed import prepare_distributed
     from mmengine.logging import print_log
     from runner_config import build_runner, prepare_config
@@ -68,6 +71,8 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     if without_gpu_amp(cfg):
         print_log('No CUDA GPU: testing this AmpOptimWrapper config in fp32.', logger='current')
+    if args.amp:
+        print_log(enable_amp_test(cfg), logger='current')
     if args.show_dir:
         enable_visualization(cfg, task, args.show_dir)
     prepare_distributed(cfg, args.launcher)

@@ -20,7 +20,9 @@ def parse_args(argv=None):
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true', default=False,
-                        help='enable automatic-mixed-precision training (GPU)')
+                        help='mixed precision: fp16 with loss scaling on a GPU (AmpOptimWrapper), '
+                             'bf16 autocast on a CPU with native bf16 (AVX512-BF16 / AMX), else '
+                             'fp32')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate to the actual total batch size')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
@@ -41,9 +43,10 @@ def main(argv=None):
     cfg, task = prepare_config(args, ['train', 'val'])
 
     if args.amp:
-        enable_amp(cfg)
+        print_log(enable_amp(cfg), logger='current')
     elif without_gpu_amp(cfg):
-        print_log('No CUDA GPU: running this AmpOptimWrapper config in fp32.', logger='current')
+        print_log('No CUDA GPU: running this AmpOptimWrapper config in fp32 (--amp: bf16 '
+                  'autocast where the CPU has native bf16).', logger='current')
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
             raise RuntimeError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config.')
