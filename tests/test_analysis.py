@@ -12,6 +12,7 @@ from conftest import ROOT
 sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
 import benchmark  # noqa: E402
 import get_flops  # noqa: E402
+from activation_memory import SavedTensorBytes  # noqa: E402
 from flops import count_macs  # noqa: E402
 
 
@@ -61,6 +62,9 @@ FIELDS = {'mode', 'pvt_mm_s', 'mmdet_s', 'time_ratio', 'pvt_mm_peak_mb', 'mmdet_
           'memory_ratio', 'gmacs', 'pvt_mm_gflops', 'matmul_gflops', 'rate_fraction',
           'matmul_gflops_same_time', 'rate_fraction_same_time', 'max_abs_diff',
           'outputs_match', 'all_times_s'}
+SAVED_FIELDS = {'pvt_mm_saved_mb', 'mmdet_saved_mb', 'saved_ratio', 'pvt_mm_saved_backbone_mb',
+                'mmdet_saved_backbone_mb', 'backbone_saved_ratio', 'pvt_mm_saved_mb_cpu_path',
+                'pvt_mm_gpu_train_estimate_mb', 'mmdet_gpu_train_estimate_mb'}
 
 
 @pytest.mark.parametrize('what', [
@@ -81,6 +85,33 @@ def test_benchmark_produces_its_record(tmp_path, what):
         assert row['pvt_mm_s'] > 0 and row['mmdet_s'] > 0 and row['gmacs'] > 0
         assert row['matmul_gflops'] > 0 and len(row['all_times_s']['mmdet']) == 2
         assert row['matmul_gflops_same_time'] > 0
+    train = record['rows'][1]
+    assert SAVED_FIELDS <= set(train)
+    assert 0 < train['pvt_mm_saved_backbone_mb'] <= train['pvt_mm_saved_mb']
+    if what[0] == '--arch':
+        assert train['pvt_mm_saved_backbone_mb'] == train['pvt_mm_saved_mb']
+
+
+def test_saved_tensor_bytes_counts_a_hand_computed_case(monkeypatch):
+    """Linear(8, 32), GELU, Linear(32, 8) on 10 tokens: autograd keeps fc1's input (10 x 8),
+    GELU's input and fc2's input (10 x 32 each), 4 bytes a value, parameters not counted;
+    pvt_mm's MlpFunction keeps fc1's input and GELU's input only. A second view of a storage
+    is not counted again; a section gets what is saved inside it."""
+    import pvt_mm.models.cpu_fast_paths as fast
+    from pvt_mm.models.pvt import Mlp
+    mlp = Mlp(8, 32).eval()
+    x = torch.randn(2, 5, 8, requires_grad=True)
+    with SavedTensorBytes(mlp, {'fc2': mlp.fc2}) as count:
+        mlp(x)
+    assert count.total == (10 * 8 + 2 * 10 * 32) * 4
+    assert dict(count.by_section) == {'other': (10 * 8 + 10 * 32) * 4, 'fc2': 10 * 32 * 4}
+    monkeypatch.setattr(fast, 'MLP_REUSE_MIN_BYTES', 0)
+    with SavedTensorBytes(mlp) as count:
+        fast.mlp_train(mlp, x)
+    assert count.total == (10 * 8 + 10 * 32) * 4
+    with SavedTensorBytes(mlp) as count:
+        (x * x[:, :1]).sum()  # x saved twice (two views), x[:, :1] is x's storage: one count
+    assert count.total == 10 * 8 * 4
 
 
 def test_get_flops_command_line(capsys):

@@ -12,16 +12,18 @@ Three pieces, each used only where it computes the plain result:
   flash-attention backward runs one thread per (image, head), so PVT's one-head first
   stage ran its backward on one core at batch 1. Folding query groups into the batch
   fills the threads (stage-1 backward 558 -> 449 ms a block, PVT-S at 800x1344).
-* **An MLP backward that reuses its buffers** (:class:`MlpFunction`): autograd's backward
-  of Linear-GELU-Linear fills two fresh (tokens x hidden) tensors; this one writes both
-  gradients into the spent GELU output. Gradients are bit-equal to autograd's. Used where
-  the hidden activation is at least :data:`MLP_REUSE_MIN_BYTES` (below, it is slower).
+* **An MLP that holds half for backward and reuses its buffers** (:class:`MlpFunction`):
+  autograd's Linear-GELU-Linear saves the GELU input and output (two tokens x hidden
+  tensors) and its backward fills two fresh ones; this one saves the input only,
+  recomputes the output in the backward and writes both gradients into it. Gradients are
+  bit-equal to autograd's. Used where the hidden activation is at least
+  :data:`MLP_REUSE_MIN_BYTES` (below, it is slower).
 * **A chunked inference MLP fused into the residual** (:func:`mlp_add_`): without
   autograd the (tokens x hidden) activation, 8x the input in stage 1, is never allocated.
 
-The buffer-reusing backward spends its saved activation: a second backward through the
-same graph (``retain_graph=True``) and double backward (``create_graph=True``) fail
-loudly. Set ``model.cpu_fast_paths = False`` for those uses.
+The MLP's backward is not itself differentiable: double backward (``create_graph=True``)
+fails loudly; set ``model.cpu_fast_paths = False`` for it. A second backward through the
+same graph (``retain_graph=True``) works.
 """
 from __future__ import annotations
 
@@ -66,40 +68,43 @@ def grouped_attention(q: Tensor, k: Tensor, v: Tensor, dropout_p: float) -> Tens
 
 
 class MlpFunction(torch.autograd.Function):
-    """Linear, exact GELU, Linear for training, with a backward that reuses its buffers.
+    """Linear, exact GELU, Linear for training, holding half the hidden-size memory for
+    backward, with a backward that reuses its buffers.
 
-    The saved GELU output, once it has given fc2's weight gradient, receives the gradient
-    of the GELU output and then, in place, that of its input: the backward allocates
-    nothing of the hidden size (PVT-S at 800x1344 on the CPU: GELU's backward 448 -> 185 ms
-    a step, the step ~8% faster). The products are autograd's own (same operands, same
-    order), so the gradients are bit-equal. The saved tensor is spent by one backward: a
-    second one through the same graph is refused by autograd's version check, and
-    differentiating the gradients by ``once_differentiable``.
+    Autograd's chain saves both the GELU input and its output (two tokens x hidden tensors,
+    8x the block's width each). This saves the input only; the backward recomputes the
+    GELU output (the same values: the same kernel on the same input), which, once it has
+    given fc2's weight gradient, receives the gradient of the GELU output and then, in
+    place, that of its input. PVT-S at 800x1344: the bytes held for backward fall by a third
+    (2457 -> about 1590 MiB), and GELU's backward took 448 -> 185 ms a step when the buffer
+    reuse came in. The products are autograd's own (same operands, same order), so the
+    gradients are bit-equal. Differentiating the gradients is refused by
+    ``once_differentiable``.
     """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
         flat = x.reshape(-1, x.shape[-1])
         hidden = torch.addmm(b1, flat, w1.t())
-        act = F.gelu(hidden)
-        out = torch.addmm(b2, act, w2.t())
-        ctx.save_for_backward(flat, w1, w2, hidden, act)
+        out = torch.addmm(b2, F.gelu(hidden), w2.t())
+        ctx.save_for_backward(flat, w1, w2, hidden)
         ctx.in_shape = x.shape
         return out.view(*x.shape[:-1], w2.shape[0])
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        flat, w1, w2, hidden, act = ctx.saved_tensors
+        flat, w1, w2, hidden = ctx.saved_tensors
         need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
         grad = grad_out.reshape(-1, grad_out.shape[-1])
         gx = gw1 = gb1 = gw2 = gb2 = None
+        act = F.gelu(hidden)  # recomputed: the same values the forward multiplied by fc2
         if need_w2:
             gw2 = act.t().mm(grad).t()
         if need_b2:
             gb2 = grad.sum(0)
         if need_x or need_w1 or need_b1:
-            g_hidden = torch.mm(grad, w2, out=act)  # act is spent: it holds d(GELU out)
+            g_hidden = torch.mm(grad, w2, out=act)  # act is spent: it takes d(GELU out)
             torch.ops.aten.gelu_backward.grad_input(g_hidden, hidden, grad_input=g_hidden)
             if need_x:
                 gx = g_hidden.mm(w1).view(ctx.in_shape)

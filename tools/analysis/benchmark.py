@@ -189,8 +189,19 @@ def flatten(outs):
     return flat
 
 
+def autocast_to(device, dtype):
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+
+
+def loss_of(model, x, samples):
+    """The training step's scalar: the backbone's summed features, or the model's loss."""
+    if samples is None:
+        return sum(o.float().mean() for o in model(x))
+    return model.parse_losses(model(x, samples, mode='loss'))[0]
+
+
 def make_step(model, x, samples, mode, device, dtype):
-    autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+    autocast = autocast_to(device, dtype)
 
     def infer():
         with torch.no_grad(), autocast:
@@ -199,14 +210,43 @@ def make_step(model, x, samples, mode, device, dtype):
     def train():
         model.zero_grad(set_to_none=True)
         with autocast:
-            if samples is None:
-                loss = sum(o.float().mean() for o in model(x))
-            else:
-                loss, _ = model.parse_losses(model(x, samples, mode='loss'))
+            loss = loss_of(model, x, samples)
         loss.backward()
         return loss
 
     return infer if mode == 'infer' else train
+
+
+def saved_memory(models, x, samples, device, dtype):
+    """MiB autograd holds for backward in a training step (activation_memory.py), per model
+    and the backbone's share. pvt_mm is counted on the blocks a GPU runs (``cpu_fast_paths``
+    off: PyTorch's own kernels) and, as ``*_cpu_path``, on the CPU path this machine runs."""
+    from activation_memory import SavedTensorBytes
+    row = {}
+    for name, model in models.items():
+        backbone = model if samples is None else model.backbone
+        paths = [('', False), ('_cpu_path', True)] if name == 'pvt_mm' else [('', None)]
+        for suffix, fast in paths:
+            if fast is not None:
+                backbone.cpu_fast_paths = fast
+            torch.manual_seed(0)
+            with SavedTensorBytes(model, {'backbone': backbone}) as count, \
+                    autocast_to(device, dtype):
+                loss = loss_of(model, x, samples)
+            del loss  # the graph and what it saved go with it
+            row[f'{name}_saved_mb{suffix}'] = count.total / 2 ** 20
+            row[f'{name}_saved_backbone_mb{suffix}'] = count.by_section['backbone'] / 2 ** 20
+        if name == 'pvt_mm':
+            backbone.cpu_fast_paths = True
+    row['saved_ratio'] = row['pvt_mm_saved_mb'] / row['mmdet_saved_mb']
+    row['backbone_saved_ratio'] = row['pvt_mm_saved_backbone_mb'] / row['mmdet_saved_backbone_mb']
+    # The training memory a GPU would need, estimated: what autograd holds, plus the fp32
+    # weights, their gradients and AdamW's two moments (16 bytes a parameter); allocator
+    # slack and kernels' workspaces come on top.
+    for name, model in models.items():
+        params = sum(p.numel() for p in model.parameters())
+        row[f'{name}_gpu_train_estimate_mb'] = row[f'{name}_saved_mb'] + 16 * params / 2 ** 20
+    return row
 
 
 def max_diff(a_outs, b_outs):
@@ -248,6 +288,13 @@ def run(args):
                 torch.manual_seed(0)
                 outs.append(features(m, x, samples))
             diff = max_diff(*outs)
+        vs_fp32 = {}
+        if dtype != torch.float32:  # the low-precision features against pvt_mm's fp32 ones
+            with torch.no_grad():
+                torch.manual_seed(0)
+                ref = flatten(features(ours, x, samples))
+            vs_fp32 = dict(vs_fp32_max_abs_diff=max_diff(outs[0], ref),
+                           fp32_max_abs=max(r.abs().max().item() for r in ref))
         for _ in range(args.warmup):
             for step in steps.values():
                 step()
@@ -282,7 +329,9 @@ def run(args):
             matmul_gflops_same_time=same_rate, rate_fraction_same_time=achieved / same_rate,
             matmul_same_time_samples=same_time, max_abs_diff=diff,
             outputs_match=diff <= TOLERANCE[args.dtype],
-            all_times_s={k: v for k, v in times.items()}))
+            all_times_s={k: v for k, v in times.items()}, **vs_fp32))
+        if mode == 'train' and not args.compile:
+            rows[-1].update(saved_memory(models, x, samples, device, dtype))
     # Two ceilings. The best burst (before, during and after the timed runs): a
     # passing disturbance cannot shrink it and inflate the fraction, but on a shared machine
     # whose speed drifts it is the machine at its fastest. The same-time one is the median
