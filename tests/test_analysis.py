@@ -92,6 +92,21 @@ def test_benchmark_produces_its_record(tmp_path, what):
         assert train['pvt_mm_saved_backbone_mb'] == train['pvt_mm_saved_mb']
 
 
+def test_benchmark_sweep_writes_record_and_plot(tmp_path):
+    out = tmp_path / 'sweep.json'
+    benchmark.main(['--arch', 'tiny', '--sweep', '--sweep-shapes', '64', '64', '--sweep-shapes',
+                    '96', '128', '--repeat', '1', '--warmup', '0', '--out', str(out)])
+    record = json.loads(out.read_text())
+    assert [r['shape'] for r in record['runs']] == [[64, 64], [96, 128]]
+    assert all(SAVED_FIELDS <= set(r['rows'][1]) for r in record['runs'])
+    from PIL import Image
+    with Image.open(tmp_path / 'sweep.png') as img:
+        assert img.format == 'PNG' and img.size[0] > 1000  # two panels: time, memory
+    import plot_sweep
+    assert abs(plot_sweep.growth_exponent([1, 10, 100], [3, 30, 300]) - 1.0) < 1e-12
+    assert abs(plot_sweep.growth_exponent([1, 4, 16], [2, 4, 8]) - 0.5) < 1e-12
+
+
 def test_saved_tensor_bytes_counts_a_hand_computed_case(monkeypatch):
     """Linear(8, 32), GELU, Linear(32, 8) on 10 tokens: autograd keeps fc1's input (10 x 8),
     GELU's input and fc2's input (10 x 32 each), 4 bytes a value, parameters not counted;

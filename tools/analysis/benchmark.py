@@ -3,6 +3,7 @@
     python tools/analysis/benchmark.py [--arch small | --config CONFIG] [--shape 800 1344]
         [--batch 1] [--dtype fp32|bf16|fp16] [--device cpu|cuda] [--compile]
         [--modes infer train] [--repeat 5] [--warmup 1] [--out FILE.json]
+        [--sweep [--sweep-shapes H W ...]]
 
 Both models live in one process and carry the same weights (pvt_mm's, converted for mmdet
 with mmdet's own pvt_convert). Each mode is warmed up, then the two are timed alternately
@@ -13,7 +14,9 @@ the CUDA allocator's peak on a GPU and the growth of resident memory (VmHWM afte
 through /proc/self/clear_refs) on a CPU. The achieved rate is 2 x counted multiply-adds per
 second (tools/analysis/flops.py) beside the machine's measured 4096^2 matrix-product rate: its best
 burst (before, during and after the runs) and its median over one product per timed round. Every timed mode
-also checks that the two models' outputs agree.
+also checks that the two models' outputs agree. A training step also records the bytes
+autograd holds for backward (activation_memory.py), which carry over to a GPU. ``--sweep``
+repeats the race over image sizes and plots it (plot_sweep.py).
 """
 import argparse
 import copy
@@ -378,6 +381,21 @@ def print_table(result):
           f"{same}; GFLOP/s = 2 x counted multiply-adds / median time")
 
 
+# --sweep: square sizes from 512 to 1344 and COCO's two usual inputs.
+SWEEP_SHAPES = [(512, 512), (800, 800), (1024, 1024), (800, 1333), (1344, 1344)]
+
+
+def sweep(args):
+    """One record per size (the same races as a single run), and the plot beside the JSON."""
+    runs = []
+    for shape in args.sweep_shapes or SWEEP_SHAPES:
+        args.shape = list(shape)
+        runs.append(run(args))
+        print_table(runs[-1])
+    keep = ('what', 'batch', 'dtype', 'device', 'compile', 'machine', 'torch', 'threads')
+    return dict(**{k: runs[0][k] for k in keep}, sweep=True, runs=runs)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     what = parser.add_mutually_exclusive_group()
@@ -391,17 +409,32 @@ def main(argv=None):
     parser.add_argument('--modes', nargs='+', choices=['infer', 'train'], default=['infer', 'train'])
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--out', help='write the JSON record here')
+    parser.add_argument('--out', help='write the JSON record here (with --sweep also the plot, '
+                        'as the same name ending in .png)')
+    parser.add_argument('--sweep', action='store_true',
+                        help='race at every size of --sweep-shapes (default: 512x512, 800x800, '
+                             '1024x1024, 800x1333, 1344x1344) and plot cost against pixels')
+    parser.add_argument('--sweep-shapes', type=int, nargs=2, action='append',
+                        metavar=('H', 'W'), help='a size for --sweep (repeatable)')
     args = parser.parse_args(argv)
-    result = run(args)
-    result['command'] = ' '.join(sys.argv)
-    print_table(result)
+    if args.sweep:
+        result = sweep(args)
+    else:
+        result = run(args)
+        print_table(result)
+    result['command'] = ' '.join(sys.argv if argv is None else ['benchmark.py', *argv])
+    runs = result['runs'] if args.sweep else [result]
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=1)
         print(f'record written to {args.out}')
-    if not all(r['outputs_match'] for r in result['rows']):
+        if args.sweep:
+            from plot_sweep import plot_sweep
+            plot = osp.splitext(args.out)[0] + '.png'
+            plot_sweep(result, plot)
+            print(f'plot written to {plot}')
+    if not all(r['outputs_match'] for run_ in runs for r in run_['rows']):
         raise SystemExit('pvt_mm and mmdet outputs differ beyond the tolerance')
     return result
 
