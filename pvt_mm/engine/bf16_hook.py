@@ -30,20 +30,23 @@ def _to_fp32(out: Any) -> Any:
 def autocast_network(model: nn.Module, dtype: torch.dtype = torch.bfloat16,
                      device_type: str = 'cpu') -> list[str]:
     """Runs the ``forward`` of the model's network parts (:data:`NETWORK_PARTS`) under
-    autocast and hands their outputs on in fp32. Returns the parts it wrapped.
+    autocast and hands their outputs on in fp32. Returns the parts.
 
     What follows a part (anchor decoding, NMS, RoIAlign, losses, resizing) then runs in fp32:
     mmcv's CPU operators take no bf16 (``nms`` raises "expected scalar type Float"), and
     losses keep fp32's precision. mmengine's AmpOptimWrapper and TestLoop ``fp16`` autocast
-    the whole step instead, which on a GPU mmcv's half-precision kernels allow.
+    the whole step instead, which on a GPU mmcv's half-precision kernels allow. A part
+    wrapped before is left as it is.
     """
     if is_model_wrapper(model):
         model = model.module
-    wrapped = []
-    for name in NETWORK_PARTS:
-        part = getattr(model, name, None)
-        if not isinstance(part, nn.Module) or getattr(part.forward, '_pvt_mm_autocast', False):
-            continue
+    parts = [name for name in NETWORK_PARTS if isinstance(getattr(model, name, None), nn.Module)]
+    if not parts:
+        raise ValueError(f'{type(model).__name__} has none of {NETWORK_PARTS} to autocast.')
+    for name in parts:
+        part = getattr(model, name)
+        if getattr(part.forward, '_pvt_mm_autocast', False):
+            continue  # wrapped already
         forward = part.forward
 
         @functools.wraps(forward)
@@ -53,10 +56,7 @@ def autocast_network(model: nn.Module, dtype: torch.dtype = torch.bfloat16,
 
         run._pvt_mm_autocast = True
         part.forward = run
-        wrapped.append(name)
-    if not wrapped:
-        raise ValueError(f'{type(model).__name__} has none of {NETWORK_PARTS} to autocast.')
-    return wrapped
+    return parts
 
 
 @HOOKS.register_module()

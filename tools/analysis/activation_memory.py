@@ -5,7 +5,9 @@ The count is a property of the graph, not of the allocator: each tensor autograd
 seen through ``torch.autograd.graph.saved_tensors_hooks`` and its storage counted once
 (views and repeated saves of one storage are one allocation). Parameters' own storages are
 left out, as they are held whatever happens; everything else saved counts, including the
-low-precision weight copies autocast makes and backward reads.
+low-precision weight copies autocast makes and backward reads. Not seen: what
+``torch.utils.checkpoint`` keeps (its own hooks take the place of these inside a checkpointed
+region), so count with ``with_cp`` off.
 """
 from __future__ import annotations
 

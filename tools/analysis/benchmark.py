@@ -386,14 +386,32 @@ SWEEP_SHAPES = [(512, 512), (800, 800), (1024, 1024), (800, 1333), (1344, 1344)]
 
 
 def sweep(args):
-    """One record per size (the same races as a single run), and the plot beside the JSON."""
-    runs = []
+    """One race per size, each in a process of its own (memory starts clean, and a size that
+    runs out of memory is recorded as failed instead of ending the sweep); the plot beside
+    the JSON."""
+    import subprocess
+    import tempfile
+    what = ['--config', args.config] if args.config else ['--arch', args.arch]
+    common = [*what, '--batch', str(args.batch), '--dtype', args.dtype, '--device', args.device,
+              '--modes', *args.modes, '--repeat', str(args.repeat), '--warmup', str(args.warmup),
+              *(['--compile'] if args.compile else [])]
+    runs, failed = [], []
     for shape in args.sweep_shapes or SWEEP_SHAPES:
-        args.shape = list(shape)
-        runs.append(run(args))
-        print_table(runs[-1])
+        with tempfile.TemporaryDirectory() as tmp:
+            out = osp.join(tmp, 'run.json')
+            proc = subprocess.run([sys.executable, osp.abspath(__file__), *common, '--shape',
+                                   str(shape[0]), str(shape[1]), '--out', out])
+            if proc.returncode == 0:
+                with open(out) as f:
+                    runs.append(json.load(f))
+                continue
+        why = 'killed: out of memory?' if proc.returncode in (-9, 137) else 'see its output'
+        failed.append(dict(shape=list(shape), returncode=proc.returncode, reason=why))
+        print(f'sweep: {shape[0]}x{shape[1]} failed with exit code {proc.returncode} ({why})')
+    if not runs:
+        raise SystemExit('sweep: no size ran')
     keep = ('what', 'batch', 'dtype', 'device', 'compile', 'machine', 'torch', 'threads')
-    return dict(**{k: runs[0][k] for k in keep}, sweep=True, runs=runs)
+    return dict(**{k: runs[0][k] for k in keep}, sweep=True, runs=runs, failed=failed)
 
 
 def main(argv=None):

@@ -12,7 +12,7 @@ import math
 CURVES = {  # panel -> (row mode, field, label) per curve
     'time (s)': [('infer', 's', 'inference'), ('train', 's', 'training step')],
     'memory (MiB)': [('train', 'peak_mb', 'training peak (resident)'),
-                     ('train', 'saved_mb', 'held for backward')],
+                     ('train', 'saved_mb', 'held for backward (GPU blocks)')],
 }
 STYLE = {'pvt_mm': dict(color='tab:blue'), 'mmdet': dict(color='tab:orange')}
 
@@ -28,7 +28,7 @@ def plot_sweep(record: dict, out: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    runs = record['runs']
+    runs = sorted(record['runs'], key=lambda r: r['shape'][0] * r['shape'][1])
     pixels = [r['shape'][0] * r['shape'][1] for r in runs]
     fig, axes = plt.subplots(1, len(CURVES), figsize=(13, 5))
     for ax, (panel, curves) in zip(axes, CURVES.items()):
