@@ -42,7 +42,8 @@ def test_network_runs_in_bf16_and_hands_on_fp32():
         assert level.dtype == torch.float32  # ... and the head's outputs come back fp32
         scale = level_ref.abs().max().item()
         # bf16 keeps 8 significant bits (relative step 2^-8 = 0.4%); through the network the
-        # outputs moved by at most 2.3% of their scale (measured), and they did move.
+        # outputs moved by at most 1.2% of their scale (measured with the default and with
+        # AVX2 kernels), and they did move.
         assert 0 < (level - level_ref).abs().max().item() <= 0.05 * scale
 
 
