@@ -64,8 +64,7 @@ def _flatten(out: Any) -> list[Tensor]:
 def _head_groups(head: nn.Module, outs: Any) -> list[dict]:
     """Names the head's raw outputs after the arguments of its ``predict_by_feat``, one
     entry per argument with its level count, e.g. ``cls_scores`` x 5, ``bbox_preds`` x 5."""
-    params = [p for p in inspect.signature(head.predict_by_feat).parameters
-              if p not in ('self',)]
+    params = list(inspect.signature(head.predict_by_feat).parameters)  # bound: no self
     return [dict(name=params[i], levels=len(group)) for i, group in enumerate(outs)]
 
 

@@ -19,8 +19,8 @@ def cpu_has_native_bf16() -> bool:
 
 NO_BF16 = ('No CUDA GPU, and this CPU has no native bf16 matrix instructions (AVX512-BF16 or '
            'AMX): --amp is ignored, running in fp32.')
-CPU_BF16 = ('No CUDA GPU: --amp runs the network (backbone, neck, dense heads) under bf16 autocast on '
-            'the CPU; post-processing, losses and the optimizer stay fp32.')
+CPU_BF16 = ('No CUDA GPU: --amp runs the network (backbone, neck, dense heads) under bf16 '
+            'autocast on the CPU; post-processing, losses and the optimizer stay fp32.')
 
 
 def _add_cpu_bf16_hook(cfg: Any) -> None:

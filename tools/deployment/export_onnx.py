@@ -96,25 +96,29 @@ def default_shape(cfg, task):
     return (512, 512)
 
 
-def build_model(cfg, task, checkpoint, backbone_only):
-    """The model in eval mode, on the CPU, with the checkpoint loaded strictly."""
+def build_model(cfg, task):
+    """The config's model, in eval mode on the CPU, as built (onnx_infer.py builds it so too).
+    SyncBN is reverted to BN: it cannot run, or export, without a GPU."""
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import DefaultScope
-    from mmengine.runner import load_checkpoint
 
-    from pvt_mm.checkpoint import load_pretrained
     from pvt_mm.config import TASKS, task_registry
     with DefaultScope.overwrite_default_scope(TASKS[task]):
         model = task_registry(task).build(cfg.model)
-    model = revert_sync_batchnorm(model)  # SyncBN cannot run (or export) without a GPU
-    model.dataset_meta = None
-    if checkpoint and backbone_only:
+    return revert_sync_batchnorm(model).eval()
+
+
+def load_weights(model, checkpoint, backbone_only):
+    """Loads ``checkpoint`` strictly (the backbone's through PVT's own loader); returns the
+    checkpoint's dataset_meta, if it has one."""
+    from mmengine.runner import load_checkpoint
+
+    from pvt_mm.checkpoint import load_pretrained
+    if backbone_only:
         load_pretrained(model.backbone, checkpoint)
-    elif checkpoint:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                               logger='silent')
-        model.dataset_meta = ckpt.get('meta', {}).get('dataset_meta')
-    return model.eval()
+        return None
+    ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
+    return ckpt.get('meta', {}).get('dataset_meta')
 
 
 def timed(fn, repeat):
@@ -158,7 +162,9 @@ def main(argv=None):
         raise SystemExit(f'export_onnx: checkpoint {args.checkpoint!r} does not exist.')
     cfg, task = load_config(args.config, args.cfg_options)
     shape = tuple(args.shape) if args.shape else default_shape(cfg, task)
-    model = build_model(cfg, task, args.checkpoint, args.backbone_only)
+    model = build_model(cfg, task)
+    dataset_meta = load_weights(model, args.checkpoint, args.backbone_only) \
+        if args.checkpoint else None
     if not isinstance(model.backbone, PVT):
         raise SystemExit(f'export_onnx: the backbone is {type(model.backbone).__name__}, not '
                          "pvt_mm.PVT; this tool exports pvt_mm's models.")
@@ -173,8 +179,8 @@ def main(argv=None):
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         meta = {META_PART: part, META_TASK: task, META_MODEL: type(model).__name__,
                 META_OUTPUTS: json.dumps(groups)}
-        if model.dataset_meta and model.dataset_meta.get('classes'):
-            meta[META_CLASSES] = json.dumps(list(model.dataset_meta['classes']))
+        if dataset_meta and dataset_meta.get('classes'):
+            meta[META_CLASSES] = json.dumps(list(dataset_meta['classes']))
         info = export_onnx(module, example, args.out, output_names=names, dynamic=args.dynamic,
                            opset=args.opset, metadata=meta)
     except NotExportableError as e:

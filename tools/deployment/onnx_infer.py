@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # tools/: demo.py
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # export_onnx.py's model building
 
 
 def parse_args(argv=None):
@@ -62,10 +63,10 @@ def check_exported(meta, onnx_path, task, model):
 def build_postprocessor(cfg, task):
     """The model built from the config (no weights): its data preprocessor and heads' post-
     processing are what PyTorch inference uses; and the dataset's class names."""
-    from mmengine.model import revert_sync_batchnorm
+    from export_onnx import build_model
 
     from pvt_mm.config import task_registry
-    model = revert_sync_batchnorm(task_registry(task).build(cfg.model)).eval()
+    model = build_model(cfg, task)
     dataset_cfg = cfg.test_dataloader.dataset
     dataset_cls = task_registry(task, 'DATASETS').get(dataset_cfg.type)
     meta = dict(getattr(dataset_cls, 'METAINFO', {}) or {})
