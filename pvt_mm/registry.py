@@ -11,5 +11,5 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='pvt_mm',
-                  locations=['pvt_mm.models', 'pvt_mm.models.trans2seg_head'])
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='pvt_mm', locations=['pvt_mm.engine'])
+                  locations=['pvt_mm.network', 'pvt_mm.run.trans2seg_head'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='pvt_mm', locations=['pvt_mm.run.hooks'])

@@ -18,12 +18,10 @@ import sys
 import pytest
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import pvt_mm  # noqa: F401  (registers the models and applies the compat fixes)
+from pvt_mm.network.arch import resolve_arch
 
-import pvt_mm  # noqa: E402  (registers the models and applies the compat fixes)
-from pvt_mm.arch import resolve_arch  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 torch.set_num_threads(max(1, os.cpu_count() or 1))
 
@@ -60,6 +58,17 @@ def run(args, timeout=900, env=None, check=True):
     if check:
         assert proc.returncode == 0, f'{" ".join(args)} failed:\n{out[-4000:]}'
     return out
+
+
+def load_tool(path):
+    """The tool script at ``path`` (relative to the repo) as a module, to call its ``main``
+    in this process; its folder does not go on sys.path."""
+    import importlib.util
+    name = 'tool_' + osp.splitext(path)[0].replace('/', '_')
+    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def metrics_of(output):
@@ -162,8 +171,3 @@ def official_state_dict(arch: str | dict, seed: int = 0, classifier: bool = True
             t = t * (0.02 if 'pos_embed' in key or 'cls_token' in key else fan_in ** -0.5)
         out[key] = t
     return out
-
-
-@pytest.fixture
-def tmp_ckpt_dir(tmp_path):
-    return tmp_path

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from pvt_mm.arch import resolve_arch
+from pvt_mm.network.arch import resolve_arch
 
 
 def _ln(x: Tensor, sd: dict, key: str, eps: float) -> Tensor:

@@ -1,27 +1,20 @@
 """--amp without a GPU: the network under bf16 autocast (pvt_mm.CpuBf16Hook and
 autocast_network), post-processing in fp32; on a CPU without native bf16, fp32 as before."""
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
-from conftest import ROOT, TOY
-
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import amp_switch  # noqa: E402
-
-from pvt_mm.engine import autocast_network  # noqa: E402
+from conftest import TOY
+from pvt_mm.run import amp as amp_switch
+from pvt_mm.run.hooks import autocast_network
 
 
 def _toy_retinanet():
-    from mmengine.registry import DefaultScope
-
-    from pvt_mm.config import load_config, task_registry
+    from pvt_mm.run.config import load_config
     cfg, task = load_config(osp.join(TOY, 'retinanet_pvt_t_toy.py'))
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        torch.manual_seed(0)
-        model = task_registry(task).build(cfg.model)
+    torch.manual_seed(0)
+    model = task.build_model(cfg)
     model.init_weights()
     return cfg, model.eval()
 

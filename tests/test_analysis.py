@@ -2,18 +2,17 @@
 a tiny size and produces every field it promises (timings themselves are not asserted)."""
 import json
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, load_tool
+from pvt_mm.run.analysis import sweep_plot
+from pvt_mm.run.analysis.activation_memory import SavedTensorBytes
+from pvt_mm.run.analysis.flops import count_classifier, count_config, count_macs
 
-sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
-import benchmark  # noqa: E402
-import get_flops  # noqa: E402
-from activation_memory import SavedTensorBytes  # noqa: E402
-from flops import count_macs  # noqa: E402
+benchmark = load_tool('tools/analysis/benchmark.py')
+get_flops = load_tool('tools/analysis/get_flops.py')
 
 
 def rel(a, b):
@@ -23,7 +22,7 @@ def rel(a, b):
 @pytest.mark.parametrize('arch, paper', [('tiny', 1.9), ('small', 3.8), ('medium', 6.7),
                                          ('large', 9.8)])
 def test_table2_gflops(arch, paper):
-    result = get_flops.count_backbone(arch, (224, 224))
+    result = count_classifier(arch, (224, 224))
     assert round(result['gmacs'], 1) == paper, result['gmacs']
     assert 'scaled_dot_product' in ' '.join(result['per_op_gmacs'])  # attention counted
 
@@ -47,15 +46,15 @@ def test_fused_attention_is_counted_like_the_explicit_path():
 @pytest.mark.parametrize('size, paper', [('t', 33.2), ('s', 44.5), ('m', 61.0), ('l', 79.6)])
 def test_table5_semantic_fpn_gflops(size, paper):
     path = osp.join(ROOT, 'configs', 'segmentation', f'fpn_pvt_{size}_ade20k_40k.py')
-    assert rel(get_flops.count_config(path, (512, 512))['gmacs'], paper) < 0.02
+    assert rel(count_config(path, (512, 512))['gmacs'], paper) < 0.02
 
 
 @pytest.mark.parametrize('shape, paper', [((800, 1280), 285.8), ((640, 960), 157.2)])
 def test_table10_retinanet_small_gflops(shape, paper):
     """Table 10's figures reproduce at 1280x800 (mmdet's old get_flops default) and 960x640,
-    not at COCO's 1333/1066 caps (297.8 and 176.1 there); see the README."""
+    not at COCO's 1333/1066 caps (297.8 and 176.1 there); see docs/speed.md."""
     path = osp.join(ROOT, 'configs', 'detection', 'retinanet_pvt_s_fpn_1x_coco.py')
-    assert rel(get_flops.count_config(path, shape)['gmacs'], paper) < 0.02
+    assert rel(count_config(path, shape)['gmacs'], paper) < 0.02
 
 
 FIELDS = {'mode', 'pvt_mm_s', 'mmdet_s', 'time_ratio', 'pvt_mm_peak_mb', 'mmdet_peak_mb',
@@ -102,9 +101,8 @@ def test_benchmark_sweep_writes_record_and_plot(tmp_path):
     from PIL import Image
     with Image.open(tmp_path / 'sweep.png') as img:
         assert img.format == 'PNG' and img.size[0] > 1000  # two panels: time, memory
-    import plot_sweep
-    assert abs(plot_sweep.growth_exponent([1, 10, 100], [3, 30, 300]) - 1.0) < 1e-12
-    assert abs(plot_sweep.growth_exponent([1, 4, 16], [2, 4, 8]) - 0.5) < 1e-12
+    assert abs(sweep_plot.growth_exponent([1, 10, 100], [3, 30, 300]) - 1.0) < 1e-12
+    assert abs(sweep_plot.growth_exponent([1, 4, 16], [2, 4, 8]) - 0.5) < 1e-12
 
 
 def test_saved_tensor_bytes_counts_a_hand_computed_case(monkeypatch):
@@ -112,8 +110,8 @@ def test_saved_tensor_bytes_counts_a_hand_computed_case(monkeypatch):
     GELU's input and fc2's input (10 x 32 each), 4 bytes a value, parameters not counted;
     pvt_mm's MlpFunction keeps fc1's input and GELU's input only. A second view of a storage
     is not counted again; a section gets what is saved inside it."""
-    import pvt_mm.models.cpu_fast_paths as fast
-    from pvt_mm.models.pvt import Mlp
+    import pvt_mm.network.cpu_fast_paths as fast
+    from pvt_mm.network.pvt import Mlp
     mlp = Mlp(8, 32).eval()
     x = torch.randn(2, 5, 8, requires_grad=True)
     with SavedTensorBytes(mlp, {'fc2': mlp.fc2}) as count:
@@ -136,7 +134,7 @@ def test_get_flops_command_line(capsys):
 
 
 def test_plot_curves_draws_losses_and_metrics(tmp_path, capsys):
-    import plot_curves
+    plot_curves = load_tool('tools/analysis/plot_curves.py')
     lines = [dict(lr=1e-4, loss=2.0 - 0.1 * i, loss_cls=1.0, iter=5 * i, epoch=1, step=5 * i)
              for i in range(1, 6)] + [{'coco/bbox_mAP': 0.4, 'coco/bbox_mAP_s': -1.0, 'step': 1}]
     for stamp, records in (('20260101_000000', lines), ('20260101_000100', lines[-1:])):

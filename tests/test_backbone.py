@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from pvt_mm import PVT
-from pvt_mm.arch import ARCH_SETTINGS
-from pvt_mm.models import cpu_fast_paths as fast
+from pvt_mm.network.arch import ARCH_SETTINGS
+from pvt_mm.network import cpu_fast_paths as fast
 
 from conftest import official_shapes, rounding_atol
 
@@ -288,7 +288,7 @@ def test_buffer_reusing_mlp_refuses_double_backward(monkeypatch):
     """A second backward through its graph gives the first's gradients again (its saved GELU
     input is never overwritten); differentiating the gradients fails loudly, and
     ``cpu_fast_paths=False`` gives autograd's own chain, which supports both."""
-    from pvt_mm.models.pvt import Mlp
+    from pvt_mm.network.pvt import Mlp
     monkeypatch.setattr(fast, 'MLP_REUSE_MIN_BYTES', 0)
     mlp = Mlp(8, 32)
     x = torch.randn(2, 5, 8, requires_grad=True)
@@ -314,7 +314,7 @@ def test_buffer_reusing_mlp_refuses_double_backward(monkeypatch):
 def test_buffer_reusing_mlp_only_where_the_hidden_activation_is_large(monkeypatch):
     """Below MLP_REUSE_MIN_BYTES of hidden activation autograd's chain was faster (224x224),
     so MlpFunction runs only from that size on."""
-    from pvt_mm.models.pvt import Mlp
+    from pvt_mm.network.pvt import Mlp
     calls = []
     apply = fast.MlpFunction.apply
     monkeypatch.setattr(fast.MlpFunction, 'apply', lambda *a: calls.append(1) or apply(*a))

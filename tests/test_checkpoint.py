@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pvt_mm import PVT, CheckpointError
-from pvt_mm.checkpoint import load_pretrained, load_pvt_state_dict
+from pvt_mm.network.checkpoint import load_pretrained, load_pvt_state_dict
 
 from conftest import official_state_dict
 
@@ -194,7 +194,7 @@ def test_malicious_pickle_does_not_run(tmp_path):
 
 @pytest.mark.parametrize('classifier', [False, True])
 def test_to_official_inverts_the_conversion(classifier):
-    from pvt_mm.weight_layouts import convert_official, to_official
+    from pvt_mm.network.weight_layouts import convert_official, to_official
     sd = official_state_dict('tiny', seed=6, classifier=classifier)
     back = to_official(convert_official(sd))
     assert set(back) == set(sd)
@@ -203,7 +203,7 @@ def test_to_official_inverts_the_conversion(classifier):
 
 
 def test_a_backbones_weights_get_a_zero_class_token_row_in_the_official_layout():
-    from pvt_mm.weight_layouts import to_official
+    from pvt_mm.network.weight_layouts import to_official
     backbone = PVT('tiny').state_dict()
     official = to_official(backbone)
     assert official['pos_embed4'].shape == (1, 50, 512)

@@ -12,7 +12,7 @@ import torch
 from conftest import official_state_dict, rounding_atol
 from official_reference import official_logits
 from pvt_mm import PVT, CheckpointError
-from pvt_mm.weight_layouts import convert_official, to_official
+from pvt_mm.network.weight_layouts import convert_official, to_official
 
 # Paper Table 2, #Param (M).
 TABLE2_PARAMS_M = dict(tiny=13.2, small=24.5, medium=44.2, large=61.4)
@@ -144,7 +144,7 @@ def test_timm_names_checkpoint_path_and_fine_tuning(tmp_path):
     import timm
     from timm.data import resolve_data_config
 
-    from pvt_mm.models import TimmPVT
+    from pvt_mm.network import TimmPVT
     assert {'pvt_tiny', 'pvt_small', 'pvt_medium', 'pvt_large'} <= set(timm.list_models('pvt_*'))
     sd = official_state_dict('tiny', seed=16)
     path = saved(tmp_path, sd, wrap='model')
@@ -186,11 +186,11 @@ def test_mmpretrain_image_classifier_with_its_own_head_and_loss():
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
 
-    from pvt_mm.config import load_config
+    from pvt_mm.run.config import load_config
     import os.path as osp
     from conftest import ROOT
     cfg, task = load_config(osp.join(ROOT, 'configs', 'classification', 'pvt_t_8xb128_in1k.py'))
-    assert task == 'cls'
+    assert task.name == 'cls'
     DefaultScope.get_instance('pvt_mm_test_cls', scope_name='mmpretrain')
     cfg.model.backbone.num_classes = 5
     cfg.model.data_preprocessor = dict(type='ClsDataPreprocessor', num_classes=5)

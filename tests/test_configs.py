@@ -4,16 +4,13 @@ import copy
 import glob
 import os.path as osp
 
-import sys
-
 import pytest
 import torch
 
 from conftest import ROOT
-from pvt_mm.config import load_config, task_registry
+from pvt_mm.run.config import load_config
 
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-from amp_switch import without_gpu_amp  # noqa: E402  (what tools/train.py does without a GPU)
+from pvt_mm.run.amp import without_gpu_amp  # what tools/train.py does without a GPU
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))
                  if '_base_' not in p)  # configs/_base_/ holds pieces, not configs
@@ -45,13 +42,13 @@ def test_config_builds(path):
     cfg, task = load(path)
     # As the Runner does: names in the config resolve in the config's default scope.
     DefaultScope.get_instance(f'pvt_mm_test_{osp.basename(path)}', scope_name=cfg.default_scope)
-    model = task_registry(task).build(cfg.model)
+    model = task.build_model(cfg)
     assert isinstance(model.backbone, PVT)
     assert cfg.custom_imports['imports'] == ['pvt_mm']
     for split in ('train', 'val', 'test'):
         ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader']['dataset'])
         ds_cfg['lazy_init'] = True
-        dataset = task_registry(task, 'DATASETS').build(ds_cfg)
+        dataset = task.registry('DATASETS').build(ds_cfg)
         assert dataset.pipeline is not None
     if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
         assert without_gpu_amp(cfg)
@@ -60,7 +57,7 @@ def test_config_builds(path):
     # pvt_mm's run-safety hooks, resolved in the config's scope as the Runner resolves them.
     from mmengine.registry import HOOKS
 
-    from pvt_mm.engine import AtomicCheckpointHook
+    from pvt_mm.run.hooks import AtomicCheckpointHook
     checkpoint_hook = HOOKS.build(cfg.default_hooks.checkpoint)
     assert isinstance(checkpoint_hook, AtomicCheckpointHook)
     assert [HOOKS.get(h['type']).__name__ for h in cfg.custom_hooks] == [
@@ -71,7 +68,7 @@ def test_config_builds(path):
 def test_parameter_counts_match_the_paper(name):
     path = next(p for p in CONFIGS if osp.basename(p) == f'{name}.py')
     cfg, task = load(path)
-    model = task_registry(task).build(cfg.model)
+    model = task.build_model(cfg)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     assert abs(params - EXPECTED[name]) <= 0.1, f'{name}: {params:.2f}M vs paper {EXPECTED[name]}M'
 
@@ -82,7 +79,7 @@ def test_trans2seg_parameters_against_the_paper():
     gradient (pvt_mm/models/trans2seg_head.py), 32.66 M in all."""
     path = next(p for p in CONFIGS if osp.basename(p) == 'trans2seg_pvt_s_ade20k_40k.py')
     cfg, task = load(path)
-    model = task_registry(task).build(cfg.model)
+    model = task.build_model(cfg)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     assert abs(params - 30.56) <= 0.01 and abs(params - 32.1) <= 1.6, params
 
@@ -175,9 +172,9 @@ def checkpoint_override(path):
     """The README's override, parsed by the tools' own --cfg-options flag."""
     import argparse
 
-    from runner_config import add_common_args
+    from pvt_mm.run.cli import add_run_args
     parser = argparse.ArgumentParser()
-    add_common_args(parser)
+    add_run_args(parser)
     return parser.parse_args(['--cfg-options', 'model.backbone.init_cfg.type=Pretrained',
                               f'model.backbone.init_cfg.checkpoint={path}']).cfg_options
 
@@ -194,7 +191,7 @@ def test_the_override_loads_the_weights_into_a_toy_model(tmp_path):
     torch.save(sd, tmp_path / 'pvt_tiny.pth')
     cfg, task = load_config(osp.join(ROOT, 'configs', 'toy', 'retinanet_pvt_t_toy.py'),
                             checkpoint_override(tmp_path / 'pvt_tiny.pth'))
-    model = task_registry(task).build(cfg.model)
+    model = task.build_model(cfg)
     model.init_weights()
     torch.testing.assert_close(model.backbone.stages[1].blocks[1].attn.kv.weight,
                                sd['block2.1.attn.kv.weight'], rtol=0, atol=0)
@@ -203,14 +200,13 @@ def test_the_override_loads_the_weights_into_a_toy_model(tmp_path):
 def test_roi_heads_read_nchw_contiguous_maps():
     """mmcv's CPU RoIAlign indexes its input as contiguous NCHW whatever its strides: fed a
     channels-last map it returns other values (measured: up to 2.57 apart on unit-scale
-    features, mmcv 2.1.0). Session 1's backbone handed the neck
-    channels-last views (batch > 1), the FPN's convolutions kept that layout, and the toy
-    Mask R-CNN could not learn (box mAP 0.002). The maps the RoI extractors read must be
-    contiguous NCHW."""
+    features, mmcv 2.1.0). A backbone that hands the neck channels-last views (batch > 1)
+    makes the FPN's convolutions keep that layout, and the toy Mask R-CNN then does not
+    learn (box mAP 0.002). The maps the RoI extractors read must be contiguous NCHW."""
     from mmengine.registry import DefaultScope
     cfg, task = load_config(osp.join(ROOT, 'configs', 'toy', 'mask_rcnn_pvt_t_toy.py'))
     DefaultScope.get_instance('pvt_mm_test_roi_layout', scope_name=cfg.default_scope)
-    model = task_registry(task).build(cfg.model).eval()
+    model = task.build_model(cfg).eval()
     with torch.no_grad():
         feats = model.extract_feat(torch.randn(2, 3, 128, 160))
     assert all(f.is_contiguous() for f in feats), [f.stride() for f in feats]

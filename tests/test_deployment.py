@@ -1,4 +1,4 @@
-"""ONNX export (pvt_mm.deployment, tools/deployment/): one dynamic graph for every input
+"""ONNX export (pvt_mm.run.deployment, tools/deployment/): one dynamic graph for every input
 size, checked with onnxruntime against PyTorch; whole detectors and segmentors give
 tools/test.py's predictions through onnx_infer.py and the upstream heads' post-processing.
 """
@@ -13,7 +13,7 @@ import torch
 
 from conftest import PY, TOY, run
 from pvt_mm import PVT
-from pvt_mm.deployment import NotExportableError, export_onnx, exportable_part, read_metadata
+from pvt_mm.run.deployment import NotExportableError, export_onnx, exportable_part, read_metadata
 
 # The issue's bar for unit-scale inputs; measured: at most 7e-6 (PVT-Tiny, both paths).
 FEATURE_ATOL = 1e-4
@@ -69,7 +69,7 @@ def test_backbone_matches_pytorch_at_other_sizes(exported_backbone, size):
 
 def test_too_small_input(exported_backbone):
     """PyTorch names the minimum; onnxruntime fails in the position-embedding resize (the
-    README says so): 16 px leaves stage 4 with an empty grid."""
+    docs/deployment.md says so): 16 px leaves stage 4 with an empty grid."""
     model, path, _ = exported_backbone
     x = torch.randn(1, 3, 16, 16)
     with pytest.raises(ValueError, match='at least 32 pixels'):
@@ -80,12 +80,9 @@ def test_too_small_input(exported_backbone):
 
 
 def test_detr_is_refused_with_the_reason():
-    from mmengine.registry import DefaultScope
-
-    from pvt_mm.config import load_config, task_registry
+    from pvt_mm.run.config import load_config
     cfg, task = load_config(osp.join(TOY, 'detr_pvt_t_toy.py'))
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        model = task_registry(task).build(cfg.model).eval()
+    model = task.build_eval_model(cfg)
     with pytest.raises(NotExportableError, match=r'padding mask.*--backbone-only'):
         exportable_part(model, task, example=torch.randn(1, 3, 128, 160))
     module, part, names, _ = exportable_part(model, task, backbone_only=True)
@@ -152,7 +149,7 @@ def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, mini_data):
     """A toy Semantic FPN (8 iterations), exported once with --dynamic: onnx_infer.py's label
     maps are tools/test.py's (its --out PNGs hold label + 1 under reduce_zero_label) at two
     input sizes. Its scale heads upsample with mmseg's Upsample, whose Python size arithmetic
-    pvt_mm.deployment keeps symbolic: without that the graph returned the example's size."""
+    pvt_mm.run.deployment keeps symbolic: without that the graph returned the example's size."""
     from PIL import Image
     config = osp.join(TOY, 'fpn_pvt_t_toy.py')
     work = str(tmp_path / 'work')

@@ -65,7 +65,7 @@ def test_features_match_mmdet(arch, shape, tmp_path):
 def test_training_gradients_match_mmdet(tmp_path, monkeypatch):
     """The training paths (buffer-reusing MLP backward in every block, query groups in the
     attention backward: one image, two threads) give mmdet's input gradient and loss."""
-    from pvt_mm.models import cpu_fast_paths
+    from pvt_mm.network import cpu_fast_paths
     monkeypatch.setattr(cpu_fast_paths, 'MLP_REUSE_MIN_BYTES', 0)
     ours, ref = build_pair('tiny', tmp_path, seed=3)
     official_eps(ref)

@@ -43,7 +43,7 @@ def test_backbone_from_config_file(tmp_path, pkg):
         custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
         model = dict(type='pvt_mm.PVT', arch='tiny', out_indices=(0, 1, 2, 3))
     ''')
-    assert out['cls'] == 'pvt_mm.models.pvt.PVT'
+    assert out['cls'] == 'pvt_mm.network.pvt.PVT'
     assert out['shapes'] == [[1, 64, 16, 24], [1, 128, 8, 12], [1, 320, 4, 6], [1, 512, 2, 3]]
 
 
@@ -55,7 +55,7 @@ def test_retinanet_with_pvt_backbone_through_mmdet(tmp_path):
             backbone=dict(_delete_=True, type='pvt_mm.PVT', arch='tiny'),
             neck=dict(in_channels=[64, 128, 320, 512]))
     ''')
-    assert out['model'] == 'RetinaNet' and out['cls'] == 'pvt_mm.models.pvt.PVT'
+    assert out['model'] == 'RetinaNet' and out['cls'] == 'pvt_mm.network.pvt.PVT'
 
 
 def test_semantic_fpn_with_pvt_backbone_through_mmseg(tmp_path):
@@ -68,7 +68,7 @@ def test_semantic_fpn_with_pvt_backbone_through_mmseg(tmp_path):
             neck=dict(in_channels=[64, 128, 320, 512]))
         norm_cfg = dict(type='BN', requires_grad=True)
     ''')
-    assert out['model'] == 'EncoderDecoder' and out['cls'] == 'pvt_mm.models.pvt.PVT'
+    assert out['model'] == 'EncoderDecoder' and out['cls'] == 'pvt_mm.network.pvt.PVT'
 
 
 def test_no_clash_with_mmdets_own_pvt():
@@ -112,4 +112,4 @@ def test_an_mmseg_base_for_another_backbone_says_what_to_write(tmp_path):
     assert 'model = dict(pretrained=None' in err and '--cfg-options model.pretrained=None' in err
     out = run_build(tmp_path, 'mmseg', UPERNET_WITH_PVT.format(pretrained='pretrained=None,'),
                     'init_weights')
-    assert out['model'] == 'EncoderDecoder' and out['cls'] == 'pvt_mm.models.pvt.PVT'
+    assert out['model'] == 'EncoderDecoder' and out['cls'] == 'pvt_mm.network.pvt.PVT'

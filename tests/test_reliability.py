@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from conftest import PY, ROOT, TOY, last_checkpoint, run
-from pvt_mm.fileio import atomic_write
-from pvt_mm.config import ConfigError, load_config
+from pvt_mm.run.fileio import atomic_write
+from pvt_mm.run.config import ConfigError, load_config
 
 RETINANET = os.path.join(TOY, 'retinanet_pvt_t_toy.py')
 
@@ -87,7 +87,7 @@ def stalling_env(tmp_path, suffix):
 def test_atomic_write_killed_midway_leaves_the_old_file(tmp_path):
     target = tmp_path / 'model.pth'
     target.write_bytes(b'old complete checkpoint')
-    code = f'from pvt_mm.fileio import atomic_write; atomic_write({str(target)!r}, b"x" * 10**7)'
+    code = f'from pvt_mm.run.fileio import atomic_write; atomic_write({str(target)!r}, b"x" * 10**7)'
     proc = subprocess.Popen([PY, '-c', code], cwd=ROOT, env=stalling_env(tmp_path, '.partial'))
     wait_for(tmp_path / 'stalled', proc, timeout=120)
     kill(proc)

@@ -1,12 +1,17 @@
-"""The package's shape: imports inside pvt_mm go one way (no cycle, eager or lazy), and the
-network file holds the network only."""
+"""The package's shape: two layers whose imports go one way (no cycle, eager or lazy), one
+table of tasks, tools that are thin shells, an `import pvt_mm` that leaves OpenMMLab's task
+packages alone, and clear messages where the set-up is missing."""
 import ast
+import json
 import os
 import os.path as osp
+import re
+import subprocess
 
-from conftest import ROOT
+from conftest import PY, ROOT
 
 PKG = osp.join(ROOT, 'pvt_mm')
+TASK_PACKAGES = ('mmcv', 'mmdet', 'mmseg', 'mmpretrain')
 
 
 def module_name(path):
@@ -14,14 +19,15 @@ def module_name(path):
     return rel[:-len('.__init__')] if rel.endswith('.__init__') else rel
 
 
+def python_files(folder):
+    return sorted(osp.join(d, f) for d, _, fs in os.walk(folder) for f in fs if f.endswith('.py'))
+
+
 def package_imports():
-    """Module -> the pvt_mm modules it imports anywhere in its body (lazy imports too)."""
-    modules = {}
-    for folder, _, files in os.walk(PKG):
-        for f in files:
-            if f.endswith('.py'):
-                modules[module_name(osp.join(folder, f))] = osp.join(folder, f)
-    graph = {}
+    """Module -> the pvt_mm modules it imports anywhere in its body (lazy imports too), and
+    module -> every name it imports."""
+    modules = {module_name(p): p for p in python_files(PKG)}
+    graph, imported = {}, {}
     for name, path in modules.items():
         is_pkg = path.endswith('__init__.py')
         base = name.split('.') if is_pkg else name.split('.')[:-1]
@@ -37,11 +43,8 @@ def package_imports():
             elif isinstance(node, ast.Import):
                 edges.update(a.name for a in node.names)
         graph[name] = {e for e in edges if e in modules and e != name}
-        IMPORTED[name] = edges
-    return graph
-
-
-IMPORTED = {}  # module -> every name it imports, inside pvt_mm or not
+        imported[name] = edges
+    return graph, imported
 
 
 def find_cycle(graph):
@@ -66,17 +69,27 @@ def find_cycle(graph):
 
 
 def test_no_import_cycle_inside_pvt_mm():
-    graph = package_imports()
-    assert 'pvt_mm.arch' in graph['pvt_mm.checkpoint']  # the walker sees real edges
-    assert 'pvt_mm.checkpoint' in graph['pvt_mm.models.pvt']
+    graph, _ = package_imports()
+    assert 'pvt_mm.network.arch' in graph['pvt_mm.network.checkpoint']  # real edges are seen
+    assert 'pvt_mm.network.checkpoint' in graph['pvt_mm.network.pvt']
     assert find_cycle(graph) is None, ' -> '.join(find_cycle(graph))
     # The weights path goes model -> loader; the loader never reaches back into the models.
-    assert not {m for m in graph['pvt_mm.checkpoint'] | graph['pvt_mm.weight_layouts']
-                if m.startswith('pvt_mm.models')}
-    # The package never reaches into tools/ (its helpers are the tools' own).
-    tool_modules = {f[:-3] for _, _, fs in os.walk(osp.join(ROOT, 'tools')) for f in fs
-                    if f.endswith('.py')}
-    assert not {m for names in IMPORTED.values() for m in names} & (tool_modules | {'tools'})
+    loader = graph['pvt_mm.network.checkpoint'] | graph['pvt_mm.network.weight_layouts']
+    assert not loader & {'pvt_mm.network.pvt', 'pvt_mm.network.timm_models'}
+
+
+def test_the_network_layer_never_imports_the_run_layer_or_openmmlab_tasks():
+    graph, imported = package_imports()
+    network = [m for m in graph if m.startswith('pvt_mm.network')]
+    assert len(network) >= 7
+    for module in network:
+        assert not {m for m in graph[module] if m.startswith('pvt_mm.run')}, module
+        names = {n.split('.')[0] for n in imported[module]}
+        assert not names & {*TASK_PACKAGES, 'onnx', 'onnxruntime'}, (module, names)
+    # The package never reaches into tools/.
+    tool_modules = {osp.basename(p)[:-3] for p in python_files(osp.join(ROOT, 'tools'))}
+    everything = {n.split('.')[0] for names in imported.values() for n in names}
+    assert not everything & (tool_modules | {'tools'})
 
 
 def test_the_cycle_finder_finds_cycles():
@@ -85,10 +98,86 @@ def test_the_cycle_finder_finds_cycles():
 
 
 def test_the_network_file_holds_the_network_only():
-    """models/pvt.py: layers, the backbone, and no CPU-specific tuning or file reading."""
-    tree = ast.parse(open(osp.join(PKG, 'models', 'pvt.py')).read())
+    """network/pvt.py: layers, the backbone, and no CPU-specific tuning or file reading."""
+    tree = ast.parse(open(osp.join(PKG, 'network', 'pvt.py')).read())
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     assert classes == {'PatchEmbed', 'SpatialReductionAttention', 'Block', 'PVTStage', 'PVT'}
     text = ast.unparse(tree)
     for forbidden in ('get_num_threads', 'autograd.Function', 'torch.load', 'addmm'):
         assert forbidden not in text, forbidden
+
+
+def test_tools_are_thin_and_never_edit_sys_path_to_reach_the_package():
+    """No tool puts a path built from its own location on sys.path (running a third-party
+    script, timm_run.py puts that script's folder first, as Python does), and a tool over
+    pvt_mm defines nothing but its argument parsing and its call. The toy-data generator
+    and the curve plotter stand alone: they need no pvt_mm."""
+    for path in python_files(osp.join(ROOT, 'tools')):
+        text = open(path).read()
+        for line in text.splitlines():
+            assert not ('sys.path' in line and '__file__' in line), f'{path}: {line}'
+        if osp.basename(path) not in ('make_toy_data.py', 'plot_curves.py'):
+            assert 'from pvt_mm' in text or 'import pvt_mm' in text, path
+            tree = ast.parse(text)
+            defined = {n.name for n in tree.body
+                       if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            assert defined <= {'parse_args', 'main'}, f'{path} defines {defined}'
+
+
+def test_one_table_of_tasks():
+    """Nothing outside pvt_mm/run/tasks.py branches on the task."""
+    branch = re.compile(r'task *(==|!=)|task in \(')
+    for folder in ('pvt_mm', 'tools'):
+        for path in python_files(osp.join(ROOT, folder)):
+            if path.endswith(osp.join('run', 'tasks.py')):
+                continue
+            for n, line in enumerate(open(path), 1):
+                assert not branch.search(line), f'{path}:{n}: {line.strip()}'
+    from pvt_mm.run.tasks import TASKS
+    assert sorted(TASKS) == ['cls', 'det', 'seg']
+    assert {t.package for t in TASKS.values()} == {'mmdet', 'mmseg', 'mmpretrain'}
+
+
+def _python(code, *flags):
+    return subprocess.run([PY, *flags, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_import_pvt_mm_leaves_openmmlab_task_packages_alone():
+    """`import pvt_mm` registers the network, the hooks and the timm models without importing
+    mmcv, mmdet, mmseg or mmpretrain; they come with a config or a tool."""
+    proc = _python('import json, sys, pvt_mm, timm\n'
+                   'from mmengine.registry import HOOKS\n'
+                   f'print(json.dumps([[m for m in {TASK_PACKAGES!r} if m in sys.modules],\n'
+                   '    pvt_mm.MODELS.get("PVT") is pvt_mm.PVT, "pvt_tiny" in timm.list_models(),\n'
+                   '    pvt_mm.HOOKS.get("NonFiniteLossHook") is not None]))')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.splitlines()[-1]) == [[], True, True, True]
+
+
+def test_the_seg_visualizer_fix_applies_when_mmseg_comes_later_or_first():
+    check = ('from mmseg.visualization import SegLocalVisualizer\n'
+             'assert getattr(SegLocalVisualizer.add_datasample, "_pvt_mm_contiguous", False)\n'
+             'print("fixed")')
+    for code in (f'import pvt_mm\n{check}', f'import mmseg.visualization, pvt_mm\n{check}'):
+        proc = _python(code)
+        assert proc.returncode == 0 and proc.stdout.strip() == 'fixed', proc.stderr[-3000:]
+
+
+def test_without_the_set_up_the_tools_and_the_package_name_the_set_up_command():
+    """`python -S` sees no site-packages: no pvt_mm, no torch. A tool stops with the set-up
+    command, not a traceback; the package itself, found on the path, says the same."""
+    for tool in ('tools/train.py', 'tools/deployment/export_onnx.py'):
+        proc = subprocess.run([PY, '-S', tool, 'config.py'], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode != 0 and 'make setup' in proc.stderr, proc.stderr
+        assert 'Traceback' not in proc.stderr, proc.stderr
+    proc = _python(f'import sys; sys.path.insert(0, {ROOT!r}); import pvt_mm', '-S')
+    assert proc.returncode != 0 and 'make setup' in proc.stderr and 'docs/install.md' in \
+        proc.stderr, proc.stderr[-2000:]
+
+
+def test_tool_help_names_every_task():
+    proc = subprocess.run([PY, 'tools/train.py', '--help'], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and 'detector, segmentor or classifier' in proc.stdout

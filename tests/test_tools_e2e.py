@@ -7,7 +7,6 @@ import json
 import os
 import os.path as osp
 import re
-import sys
 import textwrap
 
 import pytest
@@ -189,8 +188,7 @@ def test_bf16_evaluation_matches_fp32(tmp_path, demo_run):
     runs in bf16 (the scores move) and box mAP stays within 0.01 of fp32 (measured on an
     Intel Xeon with AMX: 0.537 both); on a CPU without it, fp32 again, said so."""
     import pickle
-    sys.path.insert(0, osp.join(ROOT, 'tools'))
-    from amp_switch import CPU_BF16, NO_BF16, cpu_has_native_bf16
+    from pvt_mm.run.amp import CPU_BF16, NO_BF16, cpu_has_native_bf16
     config = osp.join(TOY, 'retinanet_pvt_t_toy.py')
     data = str(demo_run['data'] / 'coco') + '/'
     runs = {}
@@ -212,16 +210,16 @@ def test_bf16_evaluation_matches_fp32(tmp_path, demo_run):
 
 
 # Measured with tools/train.py + tools/test.py, 12 epochs, toy sets of generator seeds 0/1/2:
-# box mAP 0.452 / 0.415 / 0.480 and mask mAP 0.552 / 0.510 / 0.565 (Intel Xeon); a newcomer's
-# AMD machine gave 0.458 / 0.544 (seed 0) and 0.454 / 0.498. The bars sit below all of them
-# and far above the broken recipe's 0.002 / 0.000.
+# box mAP 0.452 / 0.415 / 0.480 and mask mAP 0.552 / 0.510 / 0.565 (Intel Xeon); two AMD
+# EPYC machines gave 0.458 / 0.544 and 0.454 / 0.498 (seed 0). The bars sit below all of them
+# and far above the 0.002 / 0.000 of a backbone that hands the neck channels-last maps.
 MASK_RCNN_BOX_BAR, MASK_RCNN_MASK_BAR = 0.25, 0.30
 
 
 def test_mask_rcnn_toy_learns(tmp_path):
     """The toy Mask R-CNN, 12 epochs on the demo's toy set (seed 0): box and mask mAP clear
-    bars set from measurement (README, Configs). It did not learn in session 1 (box 0.002):
-    the backbone then handed the neck channels-last maps, which mmcv's CPU RoIAlign misreads
+    bars set from measurement (docs/configs.md). With channels-last maps handed to the neck
+    it does not learn (box 0.002): mmcv's CPU RoIAlign misreads them
     (tests/test_configs.py::test_roi_heads_read_nchw_contiguous_maps)."""
     run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
     config = osp.join(TOY, 'mask_rcnn_pvt_t_toy.py')
@@ -329,7 +327,7 @@ def test_converter_tool(tmp_path):
 
 
 def test_tensorboard_switch_writes_events(tmp_path, mini_data):
-    """The README's three lines turn on mmengine's TensorboardVisBackend beside the local one."""
+    """docs/tools.md's three lines turn on mmengine's TensorboardVisBackend beside the local one."""
     cfg = tmp_path / 'with_tensorboard.py'
     cfg.write_text(textwrap.dedent(f'''
         _base_ = ['{osp.join(TOY, 'retinanet_pvt_t_toy.py')}']

@@ -9,7 +9,7 @@ import torch
 
 from conftest import rounding_atol
 from pvt_mm import PVT
-from pvt_mm.models.trans2seg_head import AttentionMapRefiner, Trans2SegHead
+from pvt_mm.run.trans2seg_head import AttentionMapRefiner, Trans2SegHead
 
 SMALL_HEAD = dict(type='pvt_mm.Trans2SegHead', in_channels=[64, 512], in_index=[0, 3],
                   input_transform='multiple_select', channels=16, embed_dim=32, depth=2,

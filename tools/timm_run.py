@@ -10,8 +10,6 @@ import os.path as osp
 import runpy
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # pvt_mm, uninstalled
-
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
@@ -21,9 +19,13 @@ def main(argv=None):
     script = argv[0]
     if not osp.isfile(script):
         raise FileNotFoundError(f'timm script {script!r} does not exist.')
-    import pvt_mm  # noqa: F401  (registers the timm models)
+    try:
+        import pvt_mm  # noqa: F401  (registers the timm models)
+    except ModuleNotFoundError as err:
+        raise SystemExit(f'{err}\nRun `make setup` first and use .venv/bin/python (or install '
+                         'pvt_mm into your environment: docs/install.md).') from None
     sys.argv = [script, *argv[1:]]
-    sys.path.insert(0, osp.dirname(osp.abspath(script)))
+    sys.path.insert(0, osp.dirname(osp.abspath(script)))  # as `python SCRIPT` would
     runpy.run_path(script, run_name='__main__')
 
 

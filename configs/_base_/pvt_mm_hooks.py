@@ -1,4 +1,4 @@
-# pvt_mm/engine's hooks, shared by every pvt_mm config: before the first iteration, a check
+# pvt_mm/run/hooks' hooks, shared by every pvt_mm config: before the first iteration, a check
 # that every image the annotations name exists; a stop naming the iteration where the loss
 # turns NaN/inf; per-step seeding, so a resumed run equals an uninterrupted one. The fourth,
 # pvt_mm.AtomicCheckpointHook, replaces default_hooks.checkpoint in each config that inherits

@@ -4,7 +4,7 @@
 # test at shorter side 512), backbone and poly decay, with the paper's AdamW lr 1e-4 at 16
 # images per iteration (4 GPUs x 4; auto_scale_lr rescales other totals). The head is
 # Trans2Seg's "small" one (width 256, depth 4, 8 heads, MLP ratio 3, mask width 64) reading
-# PVT's F1 and F4; see pvt_mm/models/trans2seg_head.py for what differs from Trans2Seg's code
+# PVT's F1 and F4; see pvt_mm/run/trans2seg_head.py for what differs from Trans2Seg's code
 # (the attention-map refinement runs at a 16x16 reference grid, so any test size works).
 _base_ = ['./fpn_pvt_s_ade20k_40k.py']
 

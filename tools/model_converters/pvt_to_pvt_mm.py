@@ -10,11 +10,12 @@ The arch is read off the weights (stage depths) unless given; the result is chec
 strictly against a PVT of that arch (a classifier if it has a head) before anything is written.
 """
 import argparse
-import io
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+try:
+    from pvt_mm.run.convert_weights import convert_weights
+except ModuleNotFoundError as err:
+    raise SystemExit(f'{err}\nRun `make setup` first and use .venv/bin/python (or install '
+                     'pvt_mm into your environment: docs/install.md).') from None
 
 
 def main(argv=None):
@@ -24,27 +25,7 @@ def main(argv=None):
     parser.add_argument('--arch', help='PVT size; default: inferred from the weights')
     parser.add_argument('--prefix', help='take the keys under this prefix (e.g. backbone.)')
     args = parser.parse_args(argv)
-
-    import torch
-
-    from pvt_mm import PVT
-    from pvt_mm.checkpoint import check_state_dict, infer_arch, load_pvt_state_dict
-    from pvt_mm.fileio import atomic_write
-
-    state_dict, layout = load_pvt_state_dict(args.src, prefix=args.prefix)
-    arch = args.arch or infer_arch(state_dict, args.src)
-    head = state_dict.get('head.weight')
-    model = PVT(arch, num_classes=head.shape[0]) if head is not None else PVT(arch)
-    check_state_dict(model, state_dict, args.src)
-    if args.dst.endswith('.safetensors'):
-        from safetensors.torch import save
-        data = save({k: v.contiguous() for k, v in state_dict.items()})
-    else:
-        buffer = io.BytesIO()
-        torch.save(state_dict, buffer)
-        data = buffer.getvalue()
-    atomic_write(args.dst, data)
-    print(f'{args.src} ({layout} layout, PVT-{arch}): {len(state_dict)} tensors -> {args.dst}')
+    print(convert_weights(args.src, args.dst, arch=args.arch, prefix=args.prefix))
 
 
 if __name__ == '__main__':

@@ -1,0 +1,304 @@
+"""Reading PVT weights from a file and checking them strictly against a model, and the
+``init_cfg`` forms that say which file.
+
+Accepted sources: a local path or an http(s) URL. ``.safetensors`` files are read with
+safetensors; everything else with :mod:`pvt_mm.network.safe_load` (``weights_only=True``,
+mmengine's own checkpoint types allowed), so official checkpoints, mmdet's and pvt_mm's, and
+the training checkpoints mmengine writes (``epoch_12.pth``: ``backbone.`` keys beside the
+neck's and heads') all load without any code in the file running. The key layouts and their
+conversion to pvt_mm's are :mod:`pvt_mm.network.weight_layouts`.
+
+Nothing is loaded partially: any missing, unexpected or mis-shaped key raises
+:class:`CheckpointError` naming the file and the keys.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from mmengine.logging import print_log
+from torch import Tensor, nn
+
+from .arch import ARCH_SETTINGS, arch_name
+from .safe_load import load_local, load_url
+from .weight_layouts import CLASSIFIER_KEYS, LayoutError, convert_state_dict, summarise_keys
+
+_WRAPPER_KEYS = ('state_dict', 'model', 'module', 'model_state', 'model_state_dict')
+_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model."""
+
+
+def check_source(source: Any) -> str:
+    """Returns ``source`` as a string if it names a local file or an http(s) URL.
+
+    Raises:
+        CheckpointError: not a path, or a location scheme other than http(s).
+        FileNotFoundError: a local file that does not exist.
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        raise CheckpointError(f'A checkpoint must be a path or an http(s) URL, got '
+                              f'{source!r} ({type(source).__name__}).')
+    source = os.path.expanduser(os.fspath(source))
+    scheme = urlparse(source).scheme
+    if scheme in ('http', 'https'):
+        return source
+    if scheme and len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
+        raise CheckpointError(f'Unsupported checkpoint location {source!r}: use a local path '
+                              'or an http(s) URL.')
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f'Checkpoint file {source!r} does not exist.')
+    return source
+
+
+def read_checkpoint(source: str, map_location: str | torch.device = 'cpu') -> Any:
+    """Reads a checkpoint safely (no code in it runs) and returns its content.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is truncated, not a checkpoint, or needs Python objects
+            beyond tensors, containers and what mmengine itself writes (refused: that is
+            how malicious pickles run code).
+    """
+    source = check_source(source)
+    if source.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        try:
+            return load_file(source, device=str(map_location))
+        except Exception as e:  # safetensors raises its own error types
+            raise CheckpointError(f'{source}: not a readable .safetensors file '
+                                  f'({_first_line(e)}).') from e
+    try:
+        if urlparse(source).scheme in ('http', 'https'):
+            return load_url(source, map_location)
+        return load_local(source, map_location)
+    except Exception as e:
+        text = str(e)
+        if 'Weights only load failed' in text or 'Unsupported global' in text or \
+                'unrecognized function' in text or 'refused getattr' in text:
+            reason = ('it contains Python objects beyond tensors, plain containers and '
+                      "mmengine's own checkpoint contents, which pvt_mm refuses to unpickle "
+                      '(weights_only=True) so that no code in the file can run')
+        else:
+            reason = 'it is truncated, corrupt, or not a PyTorch checkpoint'
+        raise CheckpointError(f'Cannot load checkpoint {source}: {reason} '
+                              f'({type(e).__name__}: {_first_line(e)}).') from e
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of an error's text, without terminal colour codes."""
+    text = _ANSI.sub('', str(err)).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def unwrap_state_dict(obj: Any, source: str = '<checkpoint>') -> dict[str, Tensor]:
+    """Finds the tensor dict inside a checkpoint (``state_dict``/``model`` wrappers)."""
+    for _ in range(3):
+        if isinstance(obj, Mapping):
+            inner = next((obj[k] for k in _WRAPPER_KEYS if isinstance(obj.get(k), Mapping)), None)
+            if inner is not None and not _is_tensor_dict(obj):
+                obj = inner
+                continue
+        break
+    if not isinstance(obj, Mapping) or not obj or not _is_tensor_dict(obj):
+        kind = type(obj).__name__ if not isinstance(obj, Mapping) else \
+            f'a dict with keys {sorted(map(str, obj))[:8]}'
+        raise CheckpointError(f'{source}: no state dict of tensors found (got {kind}).')
+    return {str(k): v for k, v in obj.items() if isinstance(v, Tensor)}
+
+
+def _is_tensor_dict(obj: Mapping) -> bool:
+    values = list(obj.values())
+    return bool(values) and sum(isinstance(v, Tensor) for v in values) >= len(values) / 2
+
+
+def load_pvt_state_dict(source: str, prefix: str | None = None,
+                        map_location: str | torch.device = 'cpu') -> tuple[dict[str, Tensor], str]:
+    """Reads ``source`` and returns its backbone weights in pvt_mm's layout, and the layout."""
+    state_dict = unwrap_state_dict(read_checkpoint(source, map_location), source)
+    try:
+        return convert_state_dict(state_dict, prefix)
+    except LayoutError as e:
+        raise CheckpointError(f'{source}: {e}') from None
+
+
+def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
+    """Raises :class:`CheckpointError` unless keys and shapes match ``model`` exactly."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    shapes = [f'{k}: file {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}'
+              for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
+    if not (missing or unexpected or shapes):
+        return
+    lines = [f'Checkpoint {source} does not fit this PVT '
+             f'({_describe_arch(getattr(model, "arch", None))}); nothing was loaded.']
+    file_depths = _depths_of(state_dict)
+    if file_depths and getattr(model, 'arch', None) and \
+            file_depths != tuple(model.arch['depths']):
+        lines.append(f'The file holds depths {file_depths} ({_name_of(file_depths)}).')
+    if any('pos_embed' in s for s in shapes):
+        lines.append('Position-embedding grids differ: set pretrain_img_size to the size the '
+                     'checkpoint was trained at.')
+    if missing and all(k.startswith(CLASSIFIER_KEYS) for k in missing):
+        lines.append('The file holds a backbone without the ImageNet classifier (class token, '
+                     'final norm, head): a classifier needs a classification checkpoint, e.g. '
+                     "the official pvt_small.pth; or build the backbone (num_classes=0).")
+    if missing:
+        lines.append(f'Missing in the file ({len(missing)}): {summarise_keys(missing)}')
+    if unexpected:
+        lines.append(f'Unexpected in the file ({len(unexpected)}): {summarise_keys(unexpected)}')
+    if shapes:
+        lines.append(f'Shape mismatches ({len(shapes)}): {summarise_keys(shapes)}')
+    raise CheckpointError('\n  '.join(lines))
+
+
+def fit_classifier_keys(model: nn.Module, state_dict: dict[str, Tensor],
+                        source: str) -> dict[str, Tensor]:
+    """What of a checkpoint's classifier ``model`` takes; each thing left out is logged.
+
+    A backbone (``num_classes=0``) leaves the classifier's keys (``cls_token``,
+    ``cls_pos_embed``, ``norm.*``, ``head.*``). A classifier takes them all, except a head
+    made for another number of classes: that head is left and the model's new one kept (its
+    tensors take the head's place in the result; fine-tuning on one's own classes). Anything
+    else is for :func:`check_state_dict`.
+    """
+    classifier = [k for k in state_dict if k.startswith(CLASSIFIER_KEYS)]
+    if not getattr(model, 'with_cls_token', False):
+        if classifier:
+            print_log(f'PVT checkpoint: skipped the ImageNet classifier keys '
+                      f'{summarise_keys(classifier)} (this PVT is a backbone).', logger='current')
+        return {k: v for k, v in state_dict.items() if k not in classifier}
+    head = state_dict.get('head.weight')
+    if head is not None and isinstance(model.head, nn.Linear) and head.ndim == 2 and \
+            head.shape[1] == model.head.in_features and head.shape[0] != model.head.out_features:
+        print_log(f'PVT checkpoint {source}: its head has {head.shape[0]} classes and this '
+                  f'classifier {model.head.out_features}: loaded everything but the head, which '
+                  'keeps its new random init.', logger='current')
+        kept = {k: v for k, v in state_dict.items() if not k.startswith('head.')}
+        kept.update({f'head.{k}': v for k, v in model.head.state_dict().items()})
+        return kept
+    return state_dict
+
+
+def load_pretrained(model: nn.Module, source: str, prefix: str | None = None,
+                    map_location: str | torch.device = 'cpu') -> None:
+    """Loads a PVT checkpoint into ``model`` strictly (all keys, all shapes) or raises.
+
+    The only keys allowed to stay behind are the classifier's, where ``model`` has no use
+    for them (:func:`fit_classifier_keys`), and it says so.
+    """
+    state_dict, layout = load_pvt_state_dict(source, prefix, map_location)
+    state_dict = fit_classifier_keys(model, state_dict, source)
+    check_state_dict(model, state_dict, source)
+    model.load_state_dict(state_dict, strict=True)
+    print_log(f'PVT: loaded {len(state_dict)} tensors from {source} ({layout} layout).',
+              logger='current')
+
+
+PRETRAINED_KEYS = {'type', 'checkpoint', 'prefix', 'map_location'}
+PRETRAINED_FROM_BASE = (
+    "mmseg's EncoderDecoder hands model.pretrained to the backbone, and base configs written "
+    "for another backbone set it to that network's weights (upernet_r50's "
+    "'open-mmlab://resnet50_v1c', for one). Write model = dict(pretrained=None, "
+    "backbone=dict(type='pvt_mm.PVT', ..., init_cfg=dict(type='Pretrained', "
+    "checkpoint=PVT_WEIGHTS))) in your config, or pass --cfg-options model.pretrained=None.")
+
+
+def pretrained_init_cfg(pretrained: Any, init_cfg: Any) -> dict:
+    """The ``init_cfg`` that the deprecated ``pretrained`` argument stands for.
+
+    A location that holds no PVT weights (another network's ``open-mmlab://`` weights that
+    a base config set) fails when the weights are loaded, with :data:`PRETRAINED_FROM_BASE`
+    saying where it came from: a model that is only built, or gets all its weights from
+    ``load_from``, never reads it.
+
+    Raises:
+        ValueError: both given, with where the ``pretrained`` may have come from.
+    """
+    if not isinstance(pretrained, str):
+        raise TypeError(f'pretrained must be a path or URL, got {type(pretrained).__name__}.')
+    if init_cfg is not None:
+        raise ValueError(f'PVT got pretrained={pretrained!r} beside init_cfg={init_cfg}: give '
+                         f'the checkpoint once, in init_cfg. {PRETRAINED_FROM_BASE}')
+    warnings.warn("PVT(pretrained=...) is deprecated; use init_cfg=dict(type='Pretrained', "
+                  'checkpoint=...).', DeprecationWarning, stacklevel=3)
+    return dict(type='Pretrained', checkpoint=pretrained)
+
+
+def init_cfg_entries(init_cfg: Any) -> list[dict]:
+    """``init_cfg`` as a list of entries pvt_mm can honour, or a ValueError saying why not.
+
+    One ``Pretrained`` entry (``checkpoint``, optional ``prefix`` and ``map_location``) sets
+    every weight, so it stands alone; other entries are mmengine weight initializers
+    (``TruncNormal``, ``Constant``, ...) that must name the ``layer`` or ``override`` they
+    apply to (mmengine silently skips one that names neither).
+    """
+    entries = [] if init_cfg is None else list(init_cfg) if isinstance(
+        init_cfg, (list, tuple)) else [init_cfg]
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get('type'), str):
+            raise ValueError(f'PVT init_cfg entries must be dicts with a type, got {entry!r}.')
+    pretrained = [e for e in entries if e['type'] == 'Pretrained']
+    others = [e for e in entries if e['type'] != 'Pretrained']
+    if pretrained and others:
+        raise ValueError(f'PVT init_cfg {init_cfg} mixes a Pretrained checkpoint, which sets '
+                         f'every weight, with initializers {[e["type"] for e in others]} that '
+                         'would be overwritten: keep one or the other.')
+    if len(pretrained) > 1:
+        raise ValueError(f'PVT init_cfg names {len(pretrained)} Pretrained checkpoints; give '
+                         'one.')
+    for entry in pretrained:
+        unknown = sorted(set(entry) - PRETRAINED_KEYS)
+        if 'checkpoint' not in entry or unknown:
+            raise ValueError(f'PVT init_cfg {dict(entry)}: a Pretrained entry takes checkpoint '
+                             f'(required), prefix and map_location; '
+                             f'{"unknown " + str(unknown) if unknown else "checkpoint missing"}.')
+    for entry in others:
+        if 'layer' not in entry and 'override' not in entry:
+            raise ValueError(f'PVT init_cfg {dict(entry)} names no layer or override, so '
+                             'mmengine would apply it to nothing; add e.g. '
+                             "layer='Linear'.")
+    return [dict(e) for e in entries]
+
+
+def _depths_of(state_dict: Mapping[str, Tensor]) -> tuple[int, ...]:
+    blocks = {(int(m.group(1)), int(m.group(2))) for k in state_dict
+              if (m := re.match(r'stages\.(\d+)\.blocks\.(\d+)\.', k))}
+    counts = Counter(stage for stage, _ in blocks)
+    return tuple(counts[i] for i in range(max(counts) + 1)) if counts else ()
+
+
+def infer_arch(state_dict: Mapping[str, Tensor], source: str = '<checkpoint>') -> str:
+    """The size name whose depths match a pvt_mm-layout state dict."""
+    depths = _depths_of(state_dict)
+    name = arch_name(depths)
+    if name is None:
+        raise CheckpointError(f'{source}: depths {depths} match none of {sorted(ARCH_SETTINGS)}; '
+                              'pass the arch explicitly.')
+    return name
+
+
+def _name_of(depths: tuple[int, ...]) -> str:
+    name = arch_name(depths)
+    return f'PVT-{name}' if name else 'a custom arch'
+
+
+def _describe_arch(arch: dict | None) -> str:
+    if not arch:
+        return 'unknown arch'
+    return f'{_name_of(tuple(arch["depths"]))}, depths {tuple(arch["depths"])}'
+
+
+__all__ = ['CheckpointError', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',
+           'read_checkpoint', 'unwrap_state_dict',
+           'load_pvt_state_dict', 'fit_classifier_keys', 'check_state_dict', 'load_pretrained',
+           'infer_arch']

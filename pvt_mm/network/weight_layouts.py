@@ -1,0 +1,201 @@
+"""Key layouts of PVT v1 weights and the conversions between them.
+
+* ``official``: the official code's ``patch_embed{i}``, ``pos_embed{i}`` (the last stage's
+  with one leading class-token row), ``block{i}.{j}.*``, plus the classifier's
+  ``cls_token``, ``norm.*`` and ``head.*``;
+* ``mmdet``: mmdet's ``PyramidVisionTransformer`` (what its ``pvt_convert`` writes), with
+  q, k and v fused into ``attn.attn.in_proj_*`` and the MLP as 1x1 convolutions;
+* ``pvt_mm``: this package's ``stages.{i}.patch_embed``, ``stages.{i}.pos_embed``,
+  ``stages.{i}.blocks.{j}.*``, and for the classifier ``cls_token``, ``cls_pos_embed`` (the
+  class token's row of the official last position embedding), ``norm.*`` and ``head.*``.
+
+The classifier's keys carry over between the official and pvt_mm layouts; whether a model
+takes them (a classifier) or leaves them (a backbone) is :mod:`pvt_mm.network.checkpoint`'s call.
+
+Pure functions on dicts of tensors: no file is read here (that is :mod:`pvt_mm.network.checkpoint`)
+and no model is built. A layout that is no PVT v1 raises :class:`LayoutError`.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+LAYOUTS = ('pvt_mm', 'official', 'mmdet')
+# The classifier's keys in pvt_mm's layout (prefixes): what a backbone leaves.
+CLASSIFIER_KEYS = ('cls_token', 'cls_pos_embed', 'norm.', 'head.')
+_PREFIXES = ('module.', 'backbone.')
+
+
+class LayoutError(ValueError):
+    """Weights whose keys are in no PVT v1 layout, or cannot be converted."""
+
+
+def strip_prefixes(state_dict: dict[str, Tensor], prefix: str | None = None) -> dict[str, Tensor]:
+    """Keeps the keys under ``prefix`` (given, or ``module.``/``backbone.`` when present)."""
+    sd = dict(state_dict)
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    changed = True
+    while changed:
+        changed = False
+        for p in _PREFIXES:
+            under = {k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
+            # DDP wraps every key; a detector keeps neck/head keys beside backbone.*.
+            if under and (p == 'backbone.' or len(under) == len(sd)):
+                sd, changed = under, True
+    return sd
+
+
+def detect_layout(state_dict: Mapping[str, Tensor]) -> str:
+    """Names the key layout: ``'pvt_mm'``, ``'official'`` or ``'mmdet'``.
+
+    Raises:
+        LayoutError: PVTv2 weights, or a layout that is no PVT at all.
+    """
+    keys = list(state_dict)
+    if any('dwconv' in k for k in keys) or any(re.match(r'layers\.\d+\.1\.\d+\.ffn\.layers\.4\.', k)
+                                               for k in keys):
+        raise LayoutError('these are PVTv2 weights (depth-wise conv in the MLP); pvt_mm '
+                          'implements PVT v1 and cannot load them.')
+    if any(k.startswith('stages.') for k in keys):
+        return 'pvt_mm'
+    if any(re.match(r'(patch_embed|block|pos_embed)\d', k) for k in keys):
+        if not any(k.startswith('pos_embed') for k in keys):
+            raise LayoutError('official-layout weights without position embeddings: '
+                              'these are PVTv2 weights, which pvt_mm (PVT v1) cannot load.')
+        return 'official'
+    if any(re.match(r'layers\.\d+\.0\.projection\.', k) for k in keys):
+        if not any(k.endswith('.pos_embed') for k in keys):
+            raise LayoutError("mmdet-layout weights without position embeddings: these are "
+                              "PVTv2 weights, which pvt_mm (PVT v1) cannot load.")
+        return 'mmdet'
+    raise LayoutError(f'no PVT weights recognised (first keys: {keys[:5]}).')
+
+
+def convert_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps the official PVT v1 keys (``patch_embed1``, ``pos_embed1``, ``block1.0``...) to pvt_mm's.
+
+    The official last position embedding has one leading row for the class token; it
+    becomes ``cls_pos_embed``, the rest the last stage's grid. ``cls_token``, ``norm.*`` and
+    ``head.*`` keep their names.
+    """
+    out: dict[str, Tensor] = {}
+    last = max((int(m.group(1)) for k in state_dict
+                if (m := re.match(r'pos_embed(\d+)$', k))), default=0)
+    for key, value in state_dict.items():
+        if m := re.match(r'patch_embed(\d+)\.(.*)', key):
+            out[f'stages.{int(m.group(1)) - 1}.patch_embed.{m.group(2)}'] = value
+        elif m := re.match(r'pos_embed(\d+)$', key):
+            stage = int(m.group(1))
+            if stage == last:
+                out['cls_pos_embed'] = value[:, :1]
+                value = value[:, 1:]
+            out[f'stages.{stage - 1}.pos_embed'] = value
+        elif m := re.match(r'block(\d+)\.(\d+)\.(.*)', key):
+            out[f'stages.{int(m.group(1)) - 1}.blocks.{m.group(2)}.{m.group(3)}'] = value
+        else:
+            out[key] = value  # the classifier's keys, or left for the key check to report
+    return out
+
+
+def convert_mmdet(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps mmdet's ``PyramidVisionTransformer`` keys to pvt_mm's.
+
+    mmdet fuses q and kv into ``attn.attn.in_proj_*`` (rows: q, then k, then v), keeps the
+    output projection in ``attn.attn.out_proj`` and runs the MLP as 1x1 convolutions.
+    """
+    out: dict[str, Tensor] = {}
+    offset = {int(m.group(1)): 1 for k in state_dict
+              if (m := re.match(r'layers\.(\d+)\.1\.0\.pos_embed$', k))}
+    subs = [
+        (r'attn\.attn\.out_proj\.', 'attn.proj.'),
+        (r'ffn\.layers\.0\.', 'mlp.fc1.'),
+        (r'ffn\.layers\.3\.', 'mlp.fc2.'),
+    ]
+    for key, value in state_dict.items():
+        if m := re.match(r'layers\.(\d+)\.0\.(projection|norm)\.(.*)', key):
+            part = 'proj' if m.group(2) == 'projection' else 'norm'
+            out[f'stages.{m.group(1)}.patch_embed.{part}.{m.group(3)}'] = value
+        elif m := re.match(r'layers\.(\d+)\.1\.0\.pos_embed$', key):
+            out[f'stages.{m.group(1)}.pos_embed'] = value
+        elif m := re.match(r'layers\.(\d+)\.1\.(\d+)\.(.*)', key):
+            stage, rest = int(m.group(1)), m.group(3)
+            prefix = f'stages.{stage}.blocks.{int(m.group(2)) - offset.get(stage, 0)}.'
+            if rest.startswith('attn.attn.in_proj_'):
+                kind = rest[len('attn.attn.in_proj_'):]
+                dim = value.shape[0] // 3
+                out[f'{prefix}attn.q.{kind}'] = value[:dim]
+                out[f'{prefix}attn.kv.{kind}'] = value[dim:]
+                continue
+            for pattern, repl in subs:
+                rest = re.sub('^' + pattern, repl, rest)
+            if rest.startswith('mlp.fc') and rest.endswith('weight') and value.ndim == 4:
+                value = value.flatten(1)
+            out[prefix + rest] = value
+        else:
+            out[key] = value
+    return out
+
+
+def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps pvt_mm's keys back to the official layout (the inverse of :func:`convert_official`).
+
+    The class token's row goes back in front of the last position embedding: the
+    classifier's own, or zeros for a backbone (the official code always has the row), so that
+    the result loads into the official code and into mmdet's ``pvt_convert``.
+    """
+    last = max((int(m.group(1)) for k in state_dict
+                if (m := re.match(r'stages\.(\d+)\.', k))), default=-1)
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        if m := re.match(r'stages\.(\d+)\.patch_embed\.(.*)', key):
+            out[f'patch_embed{int(m.group(1)) + 1}.{m.group(2)}'] = value
+        elif m := re.match(r'stages\.(\d+)\.pos_embed$', key):
+            stage = int(m.group(1))
+            if stage == last:
+                row = state_dict.get('cls_pos_embed', value.new_zeros(1, 1, value.shape[-1]))
+                value = torch.cat([row, value], dim=1)
+            out[f'pos_embed{stage + 1}'] = value
+        elif m := re.match(r'stages\.(\d+)\.blocks\.(\d+)\.(.*)', key):
+            out[f'block{int(m.group(1)) + 1}.{m.group(2)}.{m.group(3)}'] = value
+        elif key == 'cls_pos_embed':
+            continue
+        elif key.startswith(CLASSIFIER_KEYS):
+            out[key] = value
+        else:
+            raise LayoutError(f'to_official: {key!r} is not a pvt_mm backbone or classifier key.')
+    return out
+
+
+_CONVERTERS = {'pvt_mm': dict, 'official': convert_official, 'mmdet': convert_mmdet}
+
+
+def convert_state_dict(state_dict: Mapping[str, Tensor],
+                       prefix: str | None = None) -> tuple[dict[str, Tensor], str]:
+    """Strips wrappers' prefixes, detects the layout and converts to pvt_mm's keys.
+
+    Returns:
+        The converted state dict and the detected layout name.
+
+    Raises:
+        LayoutError: no keys under ``prefix``, PVTv2 weights, or no PVT layout at all.
+    """
+    sd = strip_prefixes(dict(state_dict), prefix)
+    if not sd:
+        raise LayoutError(f'no keys under the prefix {prefix!r}.')
+    layout = detect_layout(sd)
+    return _CONVERTERS[layout](sd), layout
+
+
+def summarise_keys(items: list[str], limit: int = 8) -> str:
+    """The first ``limit`` keys, comma-separated, and how many more there are."""
+    shown = ', '.join(items[:limit])
+    return shown + (f', ... ({len(items) - limit} more)' if len(items) > limit else '')
+
+
+__all__ = ['LAYOUTS', 'CLASSIFIER_KEYS', 'LayoutError', 'strip_prefixes', 'detect_layout',
+           'convert_official', 'convert_mmdet', 'to_official', 'convert_state_dict', 'summarise_keys']

@@ -1,0 +1,86 @@
+"""Counting the multiply-adds of a forward (or forward + backward) pass, attention included.
+
+Counts at the aten level with ``torch.utils.flop_counter.FlopCounterMode``: convolutions and
+every matrix product (``mm``/``addmm``/``bmm`` and fused attention), wherever they are, also
+inside ``nn.MultiheadAttention``. Multiply-adds are reported (one multiply-add = one "FLOP",
+the convention of the paper's tables and of mmcv's counter); element-wise work (norms,
+activations, softmax, interpolation) is not counted. torch's counter has no formula for the
+CPU flash-attention kernel, so one is registered here: without it, the SRA attention of a
+fused model would count as zero.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+aten = torch.ops.aten
+
+COUNTING_RULE = ('multiply-adds of convolutions and matrix products (attention included); '
+                 '1 multiply-add = 1 FLOP; element-wise ops not counted')
+
+
+def _cpu_flash_sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _cpu_flash_sdpa_backward(grad_out_shape, query_shape, key_shape, value_shape, *args,
+                             out_shape=None, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+CUSTOM_FORMULAS = {
+    aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_sdpa,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_flash_sdpa_backward,
+}
+
+
+def count_macs(fn: Callable[[], Any]) -> tuple[int, dict[str, int]]:
+    """Runs ``fn()`` under the counter; returns total multiply-adds and a per-op breakdown."""
+    counter = FlopCounterMode(display=False, custom_mapping=CUSTOM_FORMULAS)
+    with counter:
+        fn()
+    per_op = {str(op).replace('aten.', ''): n // 2
+              for op, n in counter.get_flop_counts().get('Global', {}).items()}
+    return counter.get_total_flops() // 2, per_op
+
+
+def count_classifier(arch: str, shape: tuple[int, int] = (224, 224)) -> dict[str, Any]:
+    """The paper's ImageNet classifier (``PVT(arch, num_classes=1000)``), counted as it runs:
+    the class token in the last stage, the final norm and the head included (Table 2)."""
+    from ...network import PVT
+    model = PVT(arch, num_classes=1000).eval()
+    x = torch.randn(1, 3, *shape)
+    with torch.no_grad():
+        macs, per_op = count_macs(lambda: model(x))
+        backbone = PVT(arch).eval()
+        backbone_macs, _ = count_macs(lambda: backbone(x))
+    params = sum(p.numel() for p in model.parameters())
+    return dict(model=f'PVT-{arch} + ImageNet classifier', input=list(shape),
+                gmacs=macs / 1e9, params_m=params / 1e6, backbone_gmacs=backbone_macs / 1e9,
+                per_op_gmacs={k: v / 1e9 for k, v in per_op.items()})
+
+
+def count_config(config: str, shape: tuple[int, int] | None = None,
+                 cfg_options: dict | None = None) -> dict[str, Any]:
+    """The config's whole model in ``tensor`` mode (backbone, neck, heads; no post-processing),
+    as mmdet's, mmseg's and mmpretrain's get_flops measure it; ``shape`` defaults to the
+    task's usual input (800x1333 detection, 512x512 segmentation, 224x224 classification)."""
+    import os.path as osp
+
+    from ..config import load_config
+    cfg, task = load_config(config, cfg_options)
+    h, w = shape or task.flops_shape
+    model = task.build_model(cfg).eval()
+    x = torch.randn(1, 3, h, w)
+    samples = task.synthetic_samples((h, w), targets=False)
+    with torch.no_grad():
+        macs, per_op = count_macs(lambda: task.tensor_forward(model, x, samples))
+        backbone_macs, _ = count_macs(lambda: model.backbone(x))
+    return dict(model=osp.basename(config), input=[h, w], gmacs=macs / 1e9,
+                params_m=sum(p.numel() for p in model.parameters()) / 1e6,
+                backbone_gmacs=backbone_macs / 1e9,
+                per_op_gmacs={k: v / 1e9 for k, v in per_op.items()})
+__all__ = ['COUNTING_RULE', 'count_macs', 'count_classifier', 'count_config']

@@ -1,0 +1,54 @@
+"""Evaluating a checkpoint with mmengine's Runner and the task's own metrics, as
+``tools/test.py`` does."""
+from __future__ import annotations
+
+import json
+import numbers
+import os.path as osp
+
+
+def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str | None = None,
+         show_dir: str | None = None, amp: bool = False, data_root: str | None = None,
+         cfg_options: dict | None = None, launcher: str = 'none', local_rank: int = 0) -> dict:
+    """Evaluates ``checkpoint`` on the config's test set; returns the metrics.
+
+    ``out`` and ``show_dir`` are tools/test.py's ``--out`` and ``--show-dir``, each as the
+    task's own tool has it (:class:`pvt_mm.run.tasks.Task`). Rank 0 prints the metrics as
+    one line, ``pvt_mm metrics: {json}``.
+    """
+    from mmengine.logging import print_log
+
+    from .amp import enable_amp_test, without_gpu_amp
+    from .config import build_runner, prepare_config
+    from .distributed import prepare_distributed
+
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'Checkpoint {checkpoint!r} does not exist.')
+    cfg, task = prepare_config(config, ['test'], work_dir=work_dir, data_root=data_root,
+                               cfg_options=cfg_options, local_rank=local_rank)
+    cfg.load_from = checkpoint
+    if without_gpu_amp(cfg):
+        print_log('No CUDA GPU: testing this AmpOptimWrapper config in fp32.', logger='current')
+    if amp:
+        print_log(enable_amp_test(cfg), logger='current')
+    if show_dir:
+        task.configure_show_dir(cfg, show_dir)
+    prepare_distributed(cfg, launcher)
+    if out:
+        task.configure_out(cfg, out)
+    runner = build_runner(cfg)
+    if out:
+        task.attach_out(runner, out)
+    metrics = runner.test()
+    if runner.rank == 0:
+        if not metrics:
+            print('pvt_mm: no metrics: the model predicted nothing above its score threshold '
+                  '(mmdet\'s CocoMetric skips empty results); an untrained model does this.')
+        print('pvt_mm metrics: ' + json.dumps({k: float(v) for k, v in metrics.items()
+                                               if isinstance(v, numbers.Real)}))
+    return metrics
+
+
+test.__test__ = False  # a function named test, not a test: pytest leaves it alone
+
+__all__ = ['test']
