@@ -1,4 +1,4 @@
-"""pvt_mm: the Pyramid Vision Transformer as a plugin backbone for MMDetection and MMSegmentation."""
+"""pvt_mm: the Pyramid Vision Transformer for MMDetection, MMSegmentation, MMPretrain and timm."""
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -13,10 +13,24 @@ def read_version() -> str:
     return scope['__version__']
 
 
+# The network layer needs torch, timm and mmengine only; each OpenMMLab task is an extra.
+MMCV = 'mmcv>=2.0.0,<2.2.0'  # built from source with its ops: see docs/install.md
+EXTRAS = {
+    'det': [MMCV, 'mmdet>=3.0.0,<3.4.0', 'pycocotools'],
+    'seg': [MMCV, 'mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],
+    'cls': [MMCV, 'mmpretrain>=1.0.0,<1.3.0'],
+    # tools/deployment/: ONNX export (torch.export + onnxscript) and onnxruntime.
+    'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
+    'tests': ['pytest', 'hypothesis'],
+}
+EXTRAS['all'] = sorted({r for k in ('det', 'seg', 'cls', 'deploy') for r in EXTRAS[k]}
+                       | {'tensorboard'})
+
 setup(
     name='pvt_mm',
     version=read_version(),
-    description='Pyramid Vision Transformer (PVT v1) backbone for MMDetection 3.x and MMSegmentation 1.x',
+    description='Pyramid Vision Transformer for MMDetection 3.x, MMSegmentation 1.x, '
+                'MMPretrain 1.x and timm',
     long_description=(ROOT / 'README.md').read_text() if (ROOT / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     license='Apache-2.0',
@@ -24,17 +38,11 @@ setup(
     packages=find_packages(include=['pvt_mm', 'pvt_mm.*']),
     install_requires=[
         'torch>=2.1',
-        'mmengine>=0.10.0,<1.0',
-        'mmcv>=2.0.0,<2.2.0',
-        'mmdet>=3.0.0,<3.4.0',
-        'mmsegmentation>=1.0.0,<1.3.0',
-        'mmpretrain>=1.0.0,<1.3.0',
         'timm>=1.0',
+        'mmengine>=0.10.0,<1.0',
         'safetensors',
     ],
-    # tools/deployment/: ONNX export (torch.export + onnxscript) and onnxruntime.
-    extras_require={'tests': ['pytest', 'hypothesis'],
-                    'deploy': ['onnx', 'onnxscript', 'onnxruntime']},
+    extras_require=EXTRAS,
     classifiers=[
         'Programming Language :: Python :: 3',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',

@@ -19,8 +19,7 @@ die() { printf '[setup] FAILED: %s\n' "$*" >&2; exit 1; }
 trap 'die "command \"$BASH_COMMAND\" exited with $? (scripts/setup_env.sh line $LINENO)"' ERR
 
 pins_hash() {
-  cat "$CONSTRAINTS" "$ROOT/requirements/runtime.txt" "$ROOT/requirements/tests.txt" \
-      "$ROOT/setup.py" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+  cat "$CONSTRAINTS" "$ROOT/setup.py" "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
 }
 
 stack_imports() {
@@ -83,11 +82,10 @@ if ! mmcv_ok || [ "$(cat "$MMCV_TORCH" 2>/dev/null)" != "$TORCH_NOW" ]; then
   echo "$TORCH_NOW" > "$MMCV_TORCH"
 fi
 
-log "installing mmengine, mmdet, mmsegmentation, mmpretrain, timm, pycocotools, onnx, onnxruntime and the test tools"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
-
-log "installing pvt_mm in editable mode"
-"${PIP[@]}" install -q -c "$CONSTRAINTS" --no-build-isolation --no-deps -e "$ROOT"
+# pvt_mm's extras 'all' (mmdet, mmsegmentation, mmpretrain, pycocotools, onnx, onnxruntime,
+# tensorboard) and 'tests', under the pins; mmcv is in place already.
+log "installing pvt_mm in editable mode with its extras all and tests (setup.py)"
+"${PIP[@]}" install -q -c "$CONSTRAINTS" --no-build-isolation -e "$ROOT[all,tests]"
 
 torch_ok || die "something moved torch to $(torch_version); check requirements/constraints.txt"
 if ! stack_imports; then
