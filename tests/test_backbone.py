@@ -377,3 +377,13 @@ def test_stages_hand_on_channels_last_views_and_return_nchw(batch):
     assert torch.equal(stage_out, outs[0])
     for out in outs:
         assert out.is_contiguous(), out.stride()
+
+
+def test_builds_on_the_meta_device():
+    """Counting parameters needs no memory: the model builds on the meta device, with the
+    same parameters as on the CPU."""
+    with torch.device('meta'):
+        meta = PVT('small', num_classes=1000)
+    assert all(p.is_meta for p in meta.parameters())
+    assert sum(p.numel() for p in meta.parameters()) == \
+        sum(p.numel() for p in PVT('small', num_classes=1000).parameters())

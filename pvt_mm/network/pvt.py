@@ -341,7 +341,7 @@ class PVT(BaseModule):
         pretrain = (pretrain_img_size, pretrain_img_size) if isinstance(
             pretrain_img_size, int) else tuple(pretrain_img_size)
         depths = self.arch['depths']
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()  # meta too
         stages, stride, cin, grid, cur = [], 1, in_channels, pretrain, 0
         self.strides, self.min_input_size = [], 1
         for i in range(num_stages):

@@ -16,7 +16,6 @@ def demo(image: str, config: str, checkpoint: str, *, out: str, score_thr: float
     """Predicts on ``image`` with the task's own apis (mmdet's ``init_detector`` /
     ``inference_detector``, mmseg's ``init_model`` / ``inference_model``, mmpretrain's
     ``ImageClassificationInferencer``), draws it into ``out`` and returns the data sample."""
-    import mmcv
     import torch
 
     from .amp import inference_amp
@@ -32,19 +31,20 @@ def demo(image: str, config: str, checkpoint: str, *, out: str, score_thr: float
     result = predict(image)
     if amp:
         print(f'--amp: {precision}')
-    options = SimpleNamespace(out=out, score_thr=score_thr, nms_iou=nms_iou, min_size=min_size,
-                              topk=topk)
-    draw_prediction(task, mmcv.imread(image, channel_order='rgb'), result, model.dataset_meta,
-                    options)
+    draw_prediction(task, image, result, model.dataset_meta, out=out, score_thr=score_thr,
+                    nms_iou=nms_iou, min_size=min_size, topk=topk)
     return result
 
 
-def draw_prediction(task: Task, image: Any, result: Any, dataset_meta: dict,
-                    options: Any) -> None:
-    """Draws ``result`` (the task's data sample) on ``image`` (RGB) into ``options.out`` and
-    prints what was found; ``options`` carries the flags of
-    :func:`pvt_mm.run.cli.add_drawing_args`."""
+def draw_prediction(task: Task, image_path: str, result: Any, dataset_meta: dict, *, out: str,
+                    score_thr: float = 0.3, nms_iou: float = 0.5, min_size: int = 640,
+                    topk: int = 5) -> None:
+    """Draws ``result`` (the task's data sample) on the image into ``out`` and prints what
+    was found; the keywords are the flags of :func:`pvt_mm.run.cli.add_drawing_args`."""
     import mmcv
+    options = SimpleNamespace(out=out, score_thr=score_thr, nms_iou=nms_iou, min_size=min_size,
+                              topk=topk)
+    image = mmcv.imread(image_path, channel_order='rgb')
     scale = display_scale(image.shape[:2], options.min_size)
     picture = mmcv.imrescale(image, scale, interpolation='nearest')
     drawn, vis_cfg, kwargs = task.drawing(result, scale, options)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os.path as osp
 import time
-from types import SimpleNamespace
 from typing import Any
 
 from ..tasks import TASKS, Task
@@ -64,7 +63,6 @@ def onnx_predict(image: str, config: str, onnx_file: str, *, out: str, score_thr
     """tools/deployment/onnx_infer.py: predicts on ``image`` with ``onnx_file`` in onnxruntime,
     draws the prediction into ``out`` as tools/demo.py does, and with ``dump`` pickles it
     (keyed as tools/test.py's ``--out``). Returns the data sample."""
-    import mmcv
     import onnxruntime as ort
     import torch
     from mmengine.fileio import dump as dump_file
@@ -104,10 +102,8 @@ def onnx_predict(image: str, config: str, onnx_file: str, *, out: str, score_thr
     if dump:
         dump_file([dict(img_path=image, **task.plain_prediction(result))], dump)
         print(f'prediction pickled to {dump}')
-    options = SimpleNamespace(out=out, score_thr=score_thr, nms_iou=nms_iou, min_size=min_size,
-                              topk=topk)
-    draw_prediction(task, mmcv.imread(image, channel_order='rgb'), result, model.dataset_meta,
-                    options)
+    draw_prediction(task, image, result, model.dataset_meta, out=out, score_thr=score_thr,
+                    nms_iou=nms_iou, min_size=min_size, topk=topk)
     return result
 
 
