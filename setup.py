@@ -21,7 +21,8 @@ EXTRAS = {
     'cls': [MMCV, 'mmpretrain>=1.0.0,<1.3.0'],
     # tools/deployment/: ONNX export (torch.export + onnxscript) and onnxruntime.
     'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
-    'tests': ['pytest', 'hypothesis'],
+    # transformers: its own Pvt classes write the HF-layout files the tests load.
+    'tests': ['pytest', 'hypothesis', 'transformers'],
 }
 EXTRAS['all'] = sorted({r for k in ('det', 'seg', 'cls', 'deploy') for r in EXTRAS[k]}
                        | {'tensorboard'})

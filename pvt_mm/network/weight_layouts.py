@@ -5,6 +5,10 @@
   ``cls_token``, ``norm.*`` and ``head.*``;
 * ``mmdet``: mmdet's ``PyramidVisionTransformer`` (what its ``pvt_convert`` writes), with
   q, k and v fused into ``attn.attn.in_proj_*`` and the MLP as 1x1 convolutions;
+* ``hf``: HF transformers' ``PvtModel`` / ``PvtForImageClassification`` (what its
+  ``save_pretrained`` writes, and the hub's copies of the official weights): ``encoder.
+  patch_embeddings.{i}`` (the class token in the last), ``encoder.block.{i}.{j}`` with q, k and
+  v apart, ``encoder.layer_norm``, ``classifier``, all under ``pvt.`` in the classifier;
 * ``pvt_mm``: this package's ``stages.{i}.patch_embed``, ``stages.{i}.pos_embed``,
   ``stages.{i}.blocks.{j}.*``, and for the classifier ``cls_token``, ``cls_pos_embed`` (the
   class token's row of the official last position embedding), ``norm.*`` and ``head.*``.
@@ -23,7 +27,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-LAYOUTS = ('pvt_mm', 'official', 'mmdet')
+LAYOUTS = ('pvt_mm', 'official', 'mmdet', 'hf')
 # The classifier's keys in pvt_mm's layout (prefixes): what a backbone leaves.
 CLASSIFIER_KEYS = ('cls_token', 'cls_pos_embed', 'norm.', 'head.')
 _PREFIXES = ('module.', 'backbone.')
@@ -57,6 +61,11 @@ def detect_layout(state_dict: Mapping[str, Tensor]) -> str:
         LayoutError: PVTv2 weights, or a layout that is no PVT at all.
     """
     keys = list(state_dict)
+    if any(k.startswith(('encoder.layers.', 'pvt_v2.')) for k in keys):
+        raise LayoutError("HF transformers' PvtV2 weights (encoder.layers.*): these are PVTv2 "
+                          'weights, which pvt_mm.PVT (PVT v1) cannot load.')
+    if any(k.startswith(('encoder.patch_embeddings.', 'pvt.encoder.')) for k in keys):
+        return 'hf'
     if any('dwconv' in k for k in keys) or any(re.match(r'layers\.\d+\.1\.\d+\.ffn\.layers\.4\.', k)
                                                for k in keys):
         raise LayoutError('these are PVTv2 weights (depth-wise conv in the MLP); pvt_mm '
@@ -141,6 +150,61 @@ def convert_mmdet(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+_HF_BLOCK = {'layer_norm_1.': 'norm1.', 'attention.self.query.': 'attn.q.',
+             'attention.self.sequence_reduction.': 'attn.sr.',
+             'attention.self.layer_norm.': 'attn.norm.', 'attention.output.dense.': 'attn.proj.',
+             'layer_norm_2.': 'norm2.', 'mlp.dense1.': 'mlp.fc1.', 'mlp.dense2.': 'mlp.fc2.'}
+_HF_EMBED = {'projection.': 'proj.', 'layer_norm.': 'norm.'}
+
+
+def convert_hf(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps HF transformers' ``PvtModel`` / ``PvtForImageClassification`` keys to pvt_mm's.
+
+    Keys and values are separate projections there (``attention.self.key`` / ``value``):
+    their rows are stacked, keys first, into ``attn.kv`` as in the official code. The last
+    stage's position embedding carries the class token's row, which becomes
+    ``cls_pos_embed``; ``encoder.layer_norm`` is the final norm, ``classifier`` the head.
+    """
+    sd = {k[len('pvt.'):] if k.startswith('pvt.') else k: v for k, v in state_dict.items()}
+    last = max((int(m.group(1)) for k in sd
+                if (m := re.match(r'encoder\.patch_embeddings\.(\d+)\.', k))), default=0)
+    out: dict[str, Tensor] = {}
+    pending: dict[str, dict[str, Tensor]] = {}  # block prefix -> key/value tensors
+    for key, value in sd.items():
+        if m := re.match(r'encoder\.patch_embeddings\.(\d+)\.(.*)', key):
+            stage, rest = int(m.group(1)), m.group(2)
+            if rest == 'cls_token':
+                out['cls_token'] = value
+            elif rest == 'position_embeddings':
+                if stage == last:
+                    out['cls_pos_embed'] = value[:, :1]
+                    value = value[:, 1:]
+                out[f'stages.{stage}.pos_embed'] = value
+            else:
+                for old, new in _HF_EMBED.items():
+                    rest = re.sub('^' + re.escape(old), new, rest)
+                out[f'stages.{stage}.patch_embed.{rest}'] = value
+        elif m := re.match(r'encoder\.block\.(\d+)\.(\d+)\.(.*)', key):
+            prefix, rest = f'stages.{m.group(1)}.blocks.{m.group(2)}.', m.group(3)
+            if km := re.match(r'attention\.self\.(key|value)\.(weight|bias)$', rest):
+                pending.setdefault(f'{prefix}attn.kv.{km.group(2)}', {})[km.group(1)] = value
+                continue
+            for old, new in _HF_BLOCK.items():
+                rest = re.sub('^' + re.escape(old), new, rest)
+            out[prefix + rest] = value
+        elif key.startswith('encoder.layer_norm.'):
+            out['norm.' + key[len('encoder.layer_norm.'):]] = value
+        elif key.startswith('classifier.'):
+            out['head.' + key[len('classifier.'):]] = value
+        else:
+            out[key] = value  # left for the key check to report
+    for key, parts in pending.items():
+        if set(parts) != {'key', 'value'}:
+            raise LayoutError(f'HF weights: {key} has {sorted(parts)} but needs key and value.')
+        out[key] = torch.cat([parts['key'], parts['value']], dim=0)
+    return out
+
+
 def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Maps pvt_mm's keys back to the official layout (the inverse of :func:`convert_official`).
 
@@ -171,7 +235,8 @@ def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-_CONVERTERS = {'pvt_mm': dict, 'official': convert_official, 'mmdet': convert_mmdet}
+_CONVERTERS = {'pvt_mm': dict, 'official': convert_official, 'mmdet': convert_mmdet,
+               'hf': convert_hf}
 
 
 def convert_state_dict(state_dict: Mapping[str, Tensor],
@@ -198,4 +263,4 @@ def summarise_keys(items: list[str], limit: int = 8) -> str:
 
 
 __all__ = ['LAYOUTS', 'CLASSIFIER_KEYS', 'LayoutError', 'strip_prefixes', 'detect_layout',
-           'convert_official', 'convert_mmdet', 'to_official', 'convert_state_dict', 'summarise_keys']
+           'convert_official', 'convert_mmdet', 'convert_hf', 'to_official', 'convert_state_dict', 'summarise_keys']

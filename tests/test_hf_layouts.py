@@ -1,0 +1,110 @@
+"""HF transformers' PVT v1 files (PvtForImageClassification, PvtModel) load into pvt_mm.PVT,
+strictly, through init_cfg and the converter; written by transformers' own classes with
+random weights, and compared with transformers' own forward."""
+import pytest
+import torch
+
+from conftest import load_tool, rounding_atol
+from pvt_mm import PVT, CheckpointError
+
+transformers = pytest.importorskip('transformers')
+from transformers import PvtConfig, PvtForImageClassification, PvtModel  # noqa: E402
+
+# Official PVT: eps 1e-5 in the patch embedding's and the spatial reduction's LayerNorms;
+# transformers' PvtConfig uses its layer_norm_eps (1e-6) for every LayerNorm.
+HF_EPS = 1e-6
+
+
+def randomised(model, seed):
+    """Every parameter random and scaled like a trained network's: LayerNorm weights around 1,
+    biases around 0 (an identity norm would hide a mix-up of norms)."""
+    g = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in model.state_dict().items():
+        t = torch.randn(value.shape, generator=g)
+        if 'norm' in key and key.endswith('weight'):
+            t = 1.0 + 0.1 * t
+        elif key.endswith('bias') or 'norm' in key:
+            t = 0.02 * t
+        elif 'position_embeddings' in key or 'cls_token' in key:
+            t = 0.02 * t
+        else:
+            t = t * max(1, value[0].numel()) ** -0.5
+        state[key] = t
+    model.load_state_dict(state)
+    return model.eval()
+
+
+@pytest.fixture(scope='module')
+def hf_classifier(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('hf_pvt_tiny')
+    model = randomised(PvtForImageClassification(PvtConfig()), seed=0)
+    model.save_pretrained(folder)
+    return model, str(folder / 'model.safetensors')
+
+
+def pvt_from(path, **kwargs):
+    model = PVT('tiny', init_cfg=dict(type='Pretrained', checkpoint=path), **kwargs)
+    model.init_weights()
+    return model.eval()
+
+
+def test_hf_classifier_file_loads_and_gives_transformers_logits(hf_classifier):
+    """With transformers' eps in the two norms where it differs from the official code, the
+    logits agree to rounding: the mapping is exact."""
+    hf, path = hf_classifier
+    ours = pvt_from(path, num_classes=1000)
+    for m in ours.modules():
+        if isinstance(m, torch.nn.LayerNorm) and m.eps == 1e-5:
+            m.eps = HF_EPS
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = hf(pixel_values=x).logits
+        out = ours(x)[0]
+    torch.testing.assert_close(out, ref, rtol=0, atol=rounding_atol(ref))
+
+
+def test_with_the_official_eps_the_difference_is_the_eps_difference(hf_classifier):
+    """pvt_mm keeps the official 1e-5: LayerNorm's output moves by about
+    (1e-5 - 1e-6) / (2 var) of itself; the smallest variance these norms see bounds it, and
+    the logits move within a small multiple of that (the blocks renormalise)."""
+    hf, path = hf_classifier
+    ours = pvt_from(path, num_classes=1000)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    variances = []
+    hooks = [m.register_forward_pre_hook(lambda mod, a: variances.append(
+        a[0].float().var(-1, unbiased=False).min().item()))
+        for m in ours.modules() if isinstance(m, torch.nn.LayerNorm) and m.eps == 1e-5]
+    with torch.no_grad():
+        ref = hf(pixel_values=x).logits
+        out = ours(x)[0]
+    for h in hooks:
+        h.remove()
+    per_norm = (1e-5 - HF_EPS) / (2 * min(variances))
+    rel = ((out - ref).abs().max() / ref.abs().max()).item()
+    assert 0 < rel <= 10 * per_norm * len(variances), (rel, per_norm, len(variances))
+
+
+def test_hf_backbone_file_and_the_converter(hf_classifier, tmp_path):
+    hf, path = hf_classifier
+    backbone = randomised(PvtModel(PvtConfig()), seed=2)
+    backbone.save_pretrained(tmp_path / 'backbone')
+    loaded = pvt_from(str(tmp_path / 'backbone' / 'model.safetensors'))  # class token left
+    stage1 = backbone.encoder.patch_embeddings[0].projection.weight
+    torch.testing.assert_close(loaded.stages[0].patch_embed.proj.weight, stage1, rtol=0, atol=0)
+    kv = torch.cat([backbone.encoder.block[3][1].attention.self.key.weight,
+                    backbone.encoder.block[3][1].attention.self.value.weight])
+    torch.testing.assert_close(loaded.stages[3].blocks[1].attn.kv.weight, kv, rtol=0, atol=0)
+    converter = load_tool('tools/model_converters/pvt_to_pvt_mm.py')
+    converter.main([path, str(tmp_path / 'converted.pth')])
+    converted = pvt_from(str(tmp_path / 'converted.pth'), num_classes=1000)
+    direct = pvt_from(path, num_classes=1000)
+    for (k, a), b in zip(converted.state_dict().items(), direct.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_an_hf_file_of_another_size_is_refused_naming_it(hf_classifier):
+    _, path = hf_classifier
+    with pytest.raises(CheckpointError, match=r'does not fit this PVT.*\n.*depths \(2, 2, 2, 2\)'):
+        PVT('small', num_classes=1000,
+            init_cfg=dict(type='Pretrained', checkpoint=path)).init_weights()
