@@ -22,7 +22,7 @@ except ModuleNotFoundError as _err:
         '`make setup` in the pvt_mm checkout makes .venv/ with the pinned stack; to install '
         'into an environment of your own, see docs/install.md.', name=_err.name) from None
 
-from .network import (ARCH_SETTINGS, PVT, CheckpointError, TimmPVT,  # noqa: E402
+from .network import (ARCH_SETTINGS, PVT, CheckpointError, PVTv2, TimmPVT,  # noqa: E402
                       load_pretrained, load_pvt_state_dict)
 from .registry import HOOKS, MODELS  # noqa: E402
 from .run import compat as _compat  # noqa: E402
@@ -31,5 +31,5 @@ from .version import __version__  # noqa: E402
 
 _compat.apply()
 
-__all__ = ['PVT', 'TimmPVT', 'ARCH_SETTINGS', 'MODELS', 'HOOKS', 'CheckpointError',
+__all__ = ['PVT', 'PVTv2', 'TimmPVT', 'ARCH_SETTINGS', 'MODELS', 'HOOKS', 'CheckpointError',
            'NonFiniteLossError', 'load_pretrained', 'load_pvt_state_dict', '__version__']

@@ -171,3 +171,56 @@ def official_state_dict(arch: str | dict, seed: int = 0, classifier: bool = True
             t = t * (0.02 if 'pos_embed' in key or 'cls_token' in key else fan_in ** -0.5)
         out[key] = t
     return out
+
+
+def official_v2_shapes(arch: str | dict, num_classes: int = 1000) -> dict[str, tuple[int, ...]]:
+    """Key -> shape of an official PVTv2 classification checkpoint (classification/pvt_v2.py:
+    patch_embed{s}, block{s}.{j}, norm{s}, head; ``attn.pool`` has no weights)."""
+    from pvt_mm.network.arch import resolve_arch_v2
+    a = resolve_arch_v2(arch)
+    shapes: dict[str, tuple[int, ...]] = {}
+    cin = 3
+    for i, depth in enumerate(a['depths']):
+        s, c, r = i + 1, a['embed_dims'][i], a['sr_ratios'][i]
+        k, hidden = 7 if i == 0 else 3, int(c * a['mlp_ratios'][i])
+        shapes.update({f'patch_embed{s}.proj.weight': (c, cin, k, k),
+                       f'patch_embed{s}.proj.bias': (c,), f'patch_embed{s}.norm.weight': (c,),
+                       f'patch_embed{s}.norm.bias': (c,)})
+        for j in range(depth):
+            b = f'block{s}.{j}.'
+            for n in ('norm1', 'norm2'):
+                shapes[b + n + '.weight'] = shapes[b + n + '.bias'] = (c,)
+            shapes.update({b + 'attn.q.weight': (c, c), b + 'attn.q.bias': (c,),
+                           b + 'attn.kv.weight': (2 * c, c), b + 'attn.kv.bias': (2 * c,),
+                           b + 'attn.proj.weight': (c, c), b + 'attn.proj.bias': (c,),
+                           b + 'mlp.fc1.weight': (hidden, c), b + 'mlp.fc1.bias': (hidden,),
+                           b + 'mlp.dwconv.dwconv.weight': (hidden, 1, 3, 3),
+                           b + 'mlp.dwconv.dwconv.bias': (hidden,),
+                           b + 'mlp.fc2.weight': (c, hidden), b + 'mlp.fc2.bias': (c,)})
+            if a['linear'] or r > 1:
+                kk = 1 if a['linear'] else r
+                shapes.update({b + 'attn.sr.weight': (c, c, kk, kk), b + 'attn.sr.bias': (c,),
+                               b + 'attn.norm.weight': (c,), b + 'attn.norm.bias': (c,)})
+        shapes[f'norm{s}.weight'] = shapes[f'norm{s}.bias'] = (c,)
+        cin = c
+    if num_classes:
+        shapes['head.weight'] = (num_classes, cin)
+        shapes['head.bias'] = (num_classes,)
+    return shapes
+
+
+def official_v2_state_dict(arch: str | dict, seed: int = 0,
+                           num_classes: int = 1000) -> dict[str, torch.Tensor]:
+    """Random weights in the official PVTv2 layout, scaled like a trained network's."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for key, shape in official_v2_shapes(arch, num_classes).items():
+        t = torch.randn(shape, generator=g)
+        if 'norm' in key and key.endswith('weight'):
+            t = 1.0 + 0.1 * t
+        elif key.endswith('bias') or 'norm' in key:
+            t = 0.02 * t
+        else:
+            t = t * max(1, math.prod(shape[1:])) ** -0.5
+        out[key] = t
+    return out

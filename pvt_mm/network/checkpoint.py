@@ -25,9 +25,10 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .arch import ARCH_SETTINGS, arch_name
+from .arch import ARCH_SETTINGS, arch_name, arch_name_v2
 from .safe_load import load_local, load_url
-from .weight_layouts import CLASSIFIER_KEYS, LayoutError, convert_state_dict, summarise_keys
+from .weight_layouts import (CLASSIFIER_KEYS, LAYOUT_FAMILY, LayoutError, convert_state_dict,
+                             summarise_keys)
 
 _WRAPPER_KEYS = ('state_dict', 'model', 'module', 'model_state', 'model_state_dict')
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
@@ -139,12 +140,15 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source:
               for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
     if not (missing or unexpected or shapes):
         return
-    lines = [f'Checkpoint {source} does not fit this PVT '
-             f'({_describe_arch(getattr(model, "arch", None))}); nothing was loaded.']
+    family = getattr(model, 'family', 'PVT')
+    lines = [f'Checkpoint {source} does not fit this {family} '
+             f'({_describe_model(model)}); nothing was loaded.']
     file_depths = _depths_of(state_dict)
-    if file_depths and getattr(model, 'arch', None) and \
-            file_depths != tuple(model.arch['depths']):
-        lines.append(f'The file holds depths {file_depths} ({_name_of(file_depths)}).')
+    file_size = _describe_weights(state_dict, family)
+    if file_depths and getattr(model, 'arch', None) and (
+            file_depths != tuple(model.arch['depths'])
+            or not _describe_model(model).startswith(file_size)):
+        lines.append(f'The file holds depths {file_depths} ({file_size}).')
     if any('pos_embed' in s for s in shapes):
         lines.append('Position-embedding grids differ: set pretrain_img_size to the size the '
                      'checkpoint was trained at.')
@@ -172,7 +176,7 @@ def fit_classifier_keys(model: nn.Module, state_dict: dict[str, Tensor],
     else is for :func:`check_state_dict`.
     """
     classifier = [k for k in state_dict if k.startswith(CLASSIFIER_KEYS)]
-    if not getattr(model, 'with_cls_token', False):
+    if not getattr(model, 'is_classifier', False):
         if classifier:
             print_log(f'PVT checkpoint: skipped the ImageNet classifier keys '
                       f'{summarise_keys(classifier)} (this PVT is a backbone).', logger='current')
@@ -189,14 +193,29 @@ def fit_classifier_keys(model: nn.Module, state_dict: dict[str, Tensor],
     return state_dict
 
 
+def check_family(model: nn.Module, state_dict: Mapping[str, Tensor], layout: str,
+                 source: str) -> None:
+    """Raises :class:`CheckpointError` when the weights are for the other network family
+    (PVT v1 weights for a PVTv2, or the reverse), naming what the file holds."""
+    family, model_family = LAYOUT_FAMILY[layout], getattr(model, 'family', 'PVT')
+    if family == model_family:
+        return
+    raise CheckpointError(
+        f'Checkpoint {source} holds {family} weights ({_describe_weights(state_dict, family)}, '
+        f'{layout} layout), and this model is {model_family} ({_describe_model(model)}): '
+        f'build pvt_mm.{family} for this file; nothing was loaded.')
+
+
 def load_pretrained(model: nn.Module, source: str, prefix: str | None = None,
                     map_location: str | torch.device = 'cpu') -> None:
-    """Loads a PVT checkpoint into ``model`` strictly (all keys, all shapes) or raises.
+    """Loads a PVT or PVTv2 checkpoint into ``model`` strictly (all keys, all shapes) or
+    raises.
 
     The only keys allowed to stay behind are the classifier's, where ``model`` has no use
     for them (:func:`fit_classifier_keys`), and it says so.
     """
     state_dict, layout = load_pvt_state_dict(source, prefix, map_location)
+    check_family(model, state_dict, layout, source)
     state_dict = fit_classifier_keys(model, state_dict, source)
     check_state_dict(model, state_dict, source)
     model.load_state_dict(state_dict, strict=True)
@@ -292,13 +311,40 @@ def _name_of(depths: tuple[int, ...]) -> str:
     return f'PVT-{name}' if name else 'a custom arch'
 
 
-def _describe_arch(arch: dict | None) -> str:
+def _v2_arch_of(state_dict: Mapping[str, Tensor]) -> dict[str, Any]:
+    """What a pvt_mm-layout PVTv2 state dict says of its arch: depths, widths, MLP ratios,
+    linear SRA."""
+    depths = _depths_of(state_dict)
+    dims = tuple(state_dict[f'stages.{i}.patch_embed.proj.weight'].shape[0]
+                 for i in range(len(depths)))
+    ratios = tuple(state_dict[f'stages.{i}.blocks.0.mlp.fc1.weight'].shape[0] // dims[i]
+                   for i in range(len(depths)))
+    linear = any(k.endswith('attn.sr.weight') and v.shape[-1] == 1 for k, v in state_dict.items())
+    return dict(depths=depths, embed_dims=dims, mlp_ratios=ratios, linear=linear)
+
+
+def _describe_weights(state_dict: Mapping[str, Tensor], family: str) -> str:
+    """The size a pvt_mm-layout state dict holds, named as its family names sizes."""
+    try:
+        if family == 'PVTv2':
+            name = arch_name_v2(_v2_arch_of(state_dict))
+            return f'PVTv2-{name}' if name else 'a custom PVTv2 arch'
+        return _name_of(_depths_of(state_dict))
+    except (KeyError, IndexError, ValueError, ZeroDivisionError):
+        return f'a custom {family} arch'
+
+
+def _describe_model(model: nn.Module) -> str:
+    arch = getattr(model, 'arch', None)
     if not arch:
         return 'unknown arch'
+    if getattr(model, 'family', 'PVT') == 'PVTv2':
+        name = arch_name_v2(arch)
+        return f'{"PVTv2-" + name if name else "a custom arch"}, depths {tuple(arch["depths"])}'
     return f'{_name_of(tuple(arch["depths"]))}, depths {tuple(arch["depths"])}'
 
 
-__all__ = ['CheckpointError', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',
+__all__ = ['CheckpointError', 'check_family', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',
            'read_checkpoint', 'unwrap_state_dict',
            'load_pvt_state_dict', 'fit_classifier_keys', 'check_state_dict', 'load_pretrained',
            'infer_arch']

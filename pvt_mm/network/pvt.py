@@ -95,16 +95,22 @@ class SpatialReductionAttention(nn.Module):
             self.sr = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio)
             self.norm = nn.LayerNorm(dim, eps=PATCH_NORM_EPS)
 
+    def reduce(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        """SR(x) (Eq. 3): the tokens the keys and values come from, R^2 times fewer."""
+        if self.sr_ratio == 1:
+            return x
+        # (B, N, C) seen as a channels-last (B, C, H, W) map: the conv reads it in place.
+        B, _, C = x.shape
+        x_ = x.view(B, hw[0], hw[1], C).permute(0, 3, 1, 2)
+        return self.norm(self.sr(x_).flatten(2).transpose(1, 2))
+
     def qkv(self, x: Tensor, hw: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
         """Queries from every token, keys and values from the reduced map (Eq. 2-3), each
         (B, heads, tokens, head_dim)."""
         B, N, C = x.shape
         q = self.q(x).view(B, N, self.num_heads, self.head_dim).transpose(1, 2)
-        if self.sr_ratio > 1:
-            # (B, N, C) seen as a channels-last (B, C, H, W) map: the conv reads it in place.
-            x_ = x.view(B, hw[0], hw[1], C).permute(0, 3, 1, 2)
-            x = self.norm(self.sr(x_).flatten(2).transpose(1, 2))
-        k, v = self.kv(x).view(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        kv = self.kv(self.reduce(x, hw))
+        k, v = kv.view(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         return q, k, v
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
@@ -283,6 +289,8 @@ class PVT(BaseModule):
             line says so): fine-tuning on one's own classes.
     """
 
+    family = 'PVT'  # the network family, as checkpoint messages and layouts name it
+
     def __init__(self,
                  arch: str | dict[str, Sequence[int]] = 'small',
                  *,
@@ -300,44 +308,14 @@ class PVT(BaseModule):
                  init_cfg: dict | list[dict] | None = None,
                  pretrained: str | None = None,
                  num_classes: int = 0) -> None:
-        if pretrained is not None:
-            init_cfg = pretrained_init_cfg(pretrained, init_cfg)
-        init_cfg_entries(init_cfg)  # a config that cannot be honoured fails when built
-        super().__init__(init_cfg=init_cfg)
-        self._pretrained_arg = pretrained
-        self.arch = resolve_arch(arch)
-        num_stages = len(self.arch['depths'])
-        self.num_stages = num_stages
-        if not isinstance(in_channels, int) or in_channels <= 0:
-            raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
-        self.in_channels = in_channels
-
-        if not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f'num_classes must be an int >= 0 (0 = backbone), got {num_classes!r}.')
-        self.num_classes = num_classes
+        self._set_up(resolve_arch(arch), in_channels=in_channels, out_indices=out_indices,
+                     frozen_stages=frozen_stages, init_cfg=init_cfg, pretrained=pretrained,
+                     num_classes=num_classes)
         self.with_cls_token = num_classes > 0  # the classifier's path (its head may change)
-        if num_classes and out_indices is not None:
-            raise ValueError(f'PVT(num_classes={num_classes}) is a classifier returning logits; '
-                             f'out_indices={out_indices} selects pyramid maps, which only the '
-                             'backbone (num_classes=0) returns.')
+        num_stages = self.num_stages
         if num_classes and self.arch['sr_ratios'][-1] != 1:
             raise ValueError('the class token joins the last stage, whose attention must see '
                              f'every token: its sr_ratio must be 1, got {self.arch["sr_ratios"][-1]}.')
-        if out_indices is None:
-            out_indices = tuple(range(num_stages))
-        if isinstance(out_indices, int):
-            out_indices = (out_indices,)
-        out_indices = tuple(out_indices)
-        bad = [i for i in out_indices if not isinstance(i, int) or not -num_stages <= i < num_stages]
-        if not out_indices or bad:
-            raise ValueError(f'out_indices {out_indices} invalid: each must be one of '
-                             f'{list(range(num_stages))} (or negative from the end).')
-        self.out_indices = tuple(i % num_stages for i in out_indices)
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages={frozen_stages!r} invalid: must be an int in '
-                             f'[-1, {num_stages}] (-1 = none, 0 = stem, k = stages 1..k).')
-        self.frozen_stages = frozen_stages
-
         pretrain = (pretrain_img_size, pretrain_img_size) if isinstance(
             pretrain_img_size, int) else tuple(pretrain_img_size)
         depths = self.arch['depths']
@@ -370,6 +348,47 @@ class PVT(BaseModule):
             self.cls_pos_embed = nn.Parameter(torch.zeros(1, 1, dim))  # its row of pos_embed4
             self.norm = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
             self.head = nn.Linear(dim, num_classes)
+        self._finish(with_cp=with_cp, cpu_fast_paths=cpu_fast_paths)
+
+    def _set_up(self, arch: dict, *, in_channels: int, out_indices: Any, frozen_stages: int,
+                init_cfg: Any, pretrained: Any, num_classes: int) -> None:
+        """What every pvt_mm backbone checks and keeps before it builds its stages."""
+        if pretrained is not None:
+            init_cfg = pretrained_init_cfg(pretrained, init_cfg)
+        init_cfg_entries(init_cfg)  # a config that cannot be honoured fails when built
+        BaseModule.__init__(self, init_cfg=init_cfg)
+        self._pretrained_arg = pretrained
+        self.arch = arch
+        num_stages = len(self.arch['depths'])
+        self.num_stages = num_stages
+        if not isinstance(in_channels, int) or in_channels <= 0:
+            raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
+        self.in_channels = in_channels
+        name = type(self).__name__
+        if not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f'num_classes must be an int >= 0 (0 = backbone), got {num_classes!r}.')
+        self.num_classes = num_classes
+        if num_classes and out_indices is not None:
+            raise ValueError(f'{name}(num_classes={num_classes}) is a classifier returning '
+                             f'logits; out_indices={out_indices} selects pyramid maps, which '
+                             'only the backbone (num_classes=0) returns.')
+        if out_indices is None:
+            out_indices = tuple(range(num_stages))
+        if isinstance(out_indices, int):
+            out_indices = (out_indices,)
+        out_indices = tuple(out_indices)
+        bad = [i for i in out_indices if not isinstance(i, int) or not -num_stages <= i < num_stages]
+        if not out_indices or bad:
+            raise ValueError(f'out_indices {out_indices} invalid: each must be one of '
+                             f'{list(range(num_stages))} (or negative from the end).')
+        self.out_indices = tuple(i % num_stages for i in out_indices)
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages={frozen_stages!r} invalid: must be an int in '
+                             f'[-1, {num_stages}] (-1 = none, 0 = stem, k = stages 1..k).')
+        self.frozen_stages = frozen_stages
+
+    def _finish(self, *, with_cp: bool, cpu_fast_paths: bool) -> None:
+        """What every pvt_mm backbone sets once its stages are built."""
         self.with_cp = with_cp
         self.cpu_fast_paths = cpu_fast_paths
         self.feature_info = [
@@ -377,6 +396,11 @@ class PVT(BaseModule):
                  module=f'stages.{i}') for i in self.out_indices
         ]
         self._freeze_stages()
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether the model holds a classifier (and its checkpoint keys)."""
+        return self.with_cls_token
 
     @property
     def out_channels(self) -> list[int]:
@@ -425,7 +449,7 @@ class PVT(BaseModule):
             module.eval()
             for param in module.parameters():
                 param.requires_grad = False
-        if self.frozen_stages == 0:
+        if self.frozen_stages == 0 and hasattr(self.stages[0], 'pos_embed'):
             self.stages[0].pos_embed.requires_grad = False
 
     def train(self, mode: bool = True) -> 'PVT':
@@ -435,11 +459,8 @@ class PVT(BaseModule):
 
     def init_weights(self) -> None:
         """Initialises as ``init_cfg`` says: a ``Pretrained`` entry loads its checkpoint
-        strictly; otherwise the official random init, then any mmengine initializers listed.
-
-        The official random init: truncated normal (std 0.02) for linear weights and
-        position embeddings, zero biases, LayerNorm weight 1 and bias 0.
-        """
+        strictly; otherwise the official random init (:meth:`random_init`), then any
+        mmengine initializers listed."""
         entries = init_cfg_entries(self.init_cfg)
         pretrained = [c for c in entries if c['type'] == 'Pretrained']
         if pretrained:
@@ -450,18 +471,24 @@ class PVT(BaseModule):
             except CheckpointError as e:
                 if self._pretrained_arg is None:
                     raise
-                raise CheckpointError(f'{e}\n  PVT got it as pretrained={self._pretrained_arg!r}. '
+                raise CheckpointError(f'{e}\n  {self.family} got it as pretrained='
+                                      f'{self._pretrained_arg!r}. '
                                       f'{PRETRAINED_FROM_BASE}') from None
         else:
-            init_linears_and_norms(self)
-            for stage in self.stages:
-                trunc_normal_(stage.pos_embed, std=0.02)
-            if self.with_cls_token:
-                trunc_normal_(self.cls_token, std=0.02)
-                trunc_normal_(self.cls_pos_embed, std=0.02)
+            self.random_init()
             if entries:
                 initialize(self, entries)
         self._is_init = True
+
+    def random_init(self) -> None:
+        """The official random init: truncated normal (std 0.02) for linear weights and
+        position embeddings, zero biases, LayerNorm weight 1 and bias 0."""
+        init_linears_and_norms(self)
+        for stage in self.stages:
+            trunc_normal_(stage.pos_embed, std=0.02)
+        if self.with_cls_token:
+            trunc_normal_(self.cls_token, std=0.02)
+            trunc_normal_(self.cls_pos_embed, std=0.02)
 
     def check_input(self, x: Any) -> None:
         """Raises a clear error for an input the backbone cannot take. Symbolic inputs
@@ -477,26 +504,27 @@ class PVT(BaseModule):
         if isinstance(x, Proxy):
             return
         if not isinstance(x, Tensor):
-            raise TypeError(f'PVT expects a torch.Tensor of shape (B, {self.in_channels}, H, W), '
+            raise TypeError(f'{self.family} expects a torch.Tensor of shape (B, {self.in_channels}, H, W), '
                             f'got {type(x).__name__}.')
         if x.ndim != 4:
-            raise ValueError(f'PVT expects a 4-D input (B, {self.in_channels}, H, W), got a '
+            raise ValueError(f'{self.family} expects a 4-D input (B, {self.in_channels}, H, W), got a '
                              f'{x.ndim}-D tensor of shape {tuple(x.shape)}.')
         if not x.is_floating_point():
-            raise TypeError(f'PVT expects a floating-point input, got {x.dtype}; convert it '
+            raise TypeError(f'{self.family} expects a floating-point input, got {x.dtype}; convert it '
                             '(and normalize it) first, e.g. x.float().')
         if x.shape[1] != self.in_channels:
-            raise ValueError(f'PVT was built for {self.in_channels} input channels, got '
+            raise ValueError(f'{self.family} was built for {self.in_channels} input channels, got '
                              f'{x.shape[1]} (input shape {tuple(x.shape)}).')
         h, w = x.shape[2], x.shape[3]
         if min(h, w) < self.min_input_size:
-            raise ValueError(f'Input of {h}x{w} is too small for PVT: both sides must be at least '
-                             f'{self.min_input_size} pixels (stride x spatial reduction of the '
-                             'deepest-limited stage).')
+            raise ValueError(f'Input of {h}x{w} is too small for '
+                             f'{self.family}: both sides must be at least '
+                             f'{self.min_input_size} pixels (every stage\'s spatial reduction '
+                             'needs a grid of at least its ratio).')
         if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
             nan, inf = x.isnan(), x.isinf()
             first = tuple((nan | inf).nonzero()[0].tolist())
-            raise ValueError(f'PVT expects finite input values, got {int(nan.sum())} NaN and '
+            raise ValueError(f'{self.family} expects finite input values, got {int(nan.sum())} NaN and '
                              f'{int(inf.sum())} infinite values in the input of shape '
                              f'{tuple(x.shape)} (the first at index {first}); check the image '
                              'loading and normalization.')
@@ -511,7 +539,7 @@ class PVT(BaseModule):
         RoIAlign misreads such maps.
         """
         self.check_input(x)
-        if self.with_cls_token:
+        if self.is_classifier:
             return (self.forward_head(self.forward_features(x)),)
         feats = {}
         for i, stage in enumerate(self.stages[:max(self.out_indices) + 1]):

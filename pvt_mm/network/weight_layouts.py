@@ -1,4 +1,6 @@
-"""Key layouts of PVT v1 weights and the conversions between them.
+"""Key layouts of PVT v1 and PVTv2 weights and the conversions between them.
+
+PVT v1:
 
 * ``official``: the official code's ``patch_embed{i}``, ``pos_embed{i}`` (the last stage's
   with one leading class-token row), ``block{i}.{j}.*``, plus the classifier's
@@ -13,11 +15,21 @@
   ``stages.{i}.blocks.{j}.*``, and for the classifier ``cls_token``, ``cls_pos_embed`` (the
   class token's row of the official last position embedding), ``norm.*`` and ``head.*``.
 
-The classifier's keys carry over between the official and pvt_mm layouts; whether a model
+PVTv2:
+
+* ``official_v2``: the official ``patch_embed{i}``, ``block{i}.{j}.*`` (the FFN's
+  ``mlp.dwconv.dwconv``), ``norm{i}`` (each stage's closing norm), ``head``;
+* ``timm_v2``: timm's ``pvt_v2_*`` (``patch_embed`` for stage 1, ``stages.{i}.downsample``
+  for the others, ``stages.{i}.blocks.{j}``, ``stages.{i}.norm``, ``head``);
+* ``pvt_mm_v2``: this package's ``stages.{i}.patch_embed``, ``stages.{i}.blocks.{j}.*`` (the
+  FFN's ``mlp.dwconv``), ``stages.{i}.norm``, ``head``.
+
+:data:`LAYOUT_FAMILY` says which network each layout is for. The classifier's keys carry
+over between the official and pvt_mm layouts; whether a model
 takes them (a classifier) or leaves them (a backbone) is :mod:`pvt_mm.network.checkpoint`'s call.
 
 Pure functions on dicts of tensors: no file is read here (that is :mod:`pvt_mm.network.checkpoint`)
-and no model is built. A layout that is no PVT v1 raises :class:`LayoutError`.
+and no model is built. A layout that is no known PVT raises :class:`LayoutError`.
 """
 from __future__ import annotations
 
@@ -27,14 +39,16 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-LAYOUTS = ('pvt_mm', 'official', 'mmdet', 'hf')
+LAYOUT_FAMILY = {'pvt_mm': 'PVT', 'official': 'PVT', 'mmdet': 'PVT', 'hf': 'PVT',
+                 'pvt_mm_v2': 'PVTv2', 'official_v2': 'PVTv2', 'timm_v2': 'PVTv2'}
+LAYOUTS = tuple(LAYOUT_FAMILY)
 # The classifier's keys in pvt_mm's layout (prefixes): what a backbone leaves.
 CLASSIFIER_KEYS = ('cls_token', 'cls_pos_embed', 'norm.', 'head.')
 _PREFIXES = ('module.', 'backbone.')
 
 
 class LayoutError(ValueError):
-    """Weights whose keys are in no PVT v1 layout, or cannot be converted."""
+    """Weights whose keys are in no known PVT layout, or cannot be converted."""
 
 
 def strip_prefixes(state_dict: dict[str, Tensor], prefix: str | None = None) -> dict[str, Tensor]:
@@ -55,21 +69,29 @@ def strip_prefixes(state_dict: dict[str, Tensor], prefix: str | None = None) -> 
 
 
 def detect_layout(state_dict: Mapping[str, Tensor]) -> str:
-    """Names the key layout: ``'pvt_mm'``, ``'official'`` or ``'mmdet'``.
+    """Names the key layout, one of :data:`LAYOUTS`.
 
     Raises:
-        LayoutError: PVTv2 weights, or a layout that is no PVT at all.
+        LayoutError: a layout pvt_mm does not read (HF's PvtV2, mmdet's PVTv2), or no PVT.
     """
     keys = list(state_dict)
     if any(k.startswith(('encoder.layers.', 'pvt_v2.')) for k in keys):
-        raise LayoutError("HF transformers' PvtV2 weights (encoder.layers.*): these are PVTv2 "
-                          'weights, which pvt_mm.PVT (PVT v1) cannot load.')
+        raise LayoutError("HF transformers' PvtV2 layout (encoder.layers.*) is not read yet: "
+                          'convert it to the official or timm layout first.')
     if any(k.startswith(('encoder.patch_embeddings.', 'pvt.encoder.')) for k in keys):
         return 'hf'
-    if any('dwconv' in k for k in keys) or any(re.match(r'layers\.\d+\.1\.\d+\.ffn\.layers\.4\.', k)
-                                               for k in keys):
-        raise LayoutError('these are PVTv2 weights (depth-wise conv in the MLP); pvt_mm '
-                          'implements PVT v1 and cannot load them.')
+    if any(re.match(r'layers\.\d+\.1\.\d+\.ffn\.layers\.4\.', k) for k in keys):
+        raise LayoutError("mmdet's PyramidVisionTransformerV2 layout is not read yet: convert "
+                          'it to the official layout first.')
+    if any('dwconv' in k for k in keys):  # the convolutional FFN: PVTv2
+        if any(k.startswith('patch_embed.') or '.downsample.' in k for k in keys):
+            return 'timm_v2'
+        if any(k.startswith('stages.') for k in keys):
+            return 'pvt_mm_v2'
+        if any(re.match(r'(patch_embed|block|norm)\d', k) for k in keys):
+            return 'official_v2'
+        raise LayoutError(f'PVTv2-like weights (a depth-wise conv) in no known layout '
+                          f'(first keys: {keys[:5]}).')
     if any(k.startswith('stages.') for k in keys):
         return 'pvt_mm'
     if any(re.match(r'(patch_embed|block|pos_embed)\d', k) for k in keys):
@@ -205,6 +227,35 @@ def convert_hf(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def convert_official_v2(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps the official PVTv2 keys (``patch_embed1``, ``block1.0``, ``norm1``...) to pvt_mm's."""
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        if m := re.match(r'patch_embed(\d+)\.(.*)', key):
+            out[f'stages.{int(m.group(1)) - 1}.patch_embed.{m.group(2)}'] = value
+        elif m := re.match(r'block(\d+)\.(\d+)\.(.*)', key):
+            rest = m.group(3).replace('mlp.dwconv.dwconv.', 'mlp.dwconv.')
+            out[f'stages.{int(m.group(1)) - 1}.blocks.{m.group(2)}.{rest}'] = value
+        elif m := re.match(r'norm(\d+)\.(.*)', key):
+            out[f'stages.{int(m.group(1)) - 1}.norm.{m.group(2)}'] = value
+        else:
+            out[key] = value  # the head, or left for the key check to report
+    return out
+
+
+def convert_timm_v2(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps timm's ``pvt_v2_*`` keys (stage 1's ``patch_embed``, the later stages'
+    ``downsample``) to pvt_mm's."""
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        if key.startswith('patch_embed.'):
+            key = 'stages.0.' + key
+        elif m := re.match(r'stages\.(\d+)\.downsample\.(.*)', key):
+            key = f'stages.{m.group(1)}.patch_embed.{m.group(2)}'
+        out[key] = value
+    return out
+
+
 def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Maps pvt_mm's keys back to the official layout (the inverse of :func:`convert_official`).
 
@@ -236,7 +287,8 @@ def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 _CONVERTERS = {'pvt_mm': dict, 'official': convert_official, 'mmdet': convert_mmdet,
-               'hf': convert_hf}
+               'hf': convert_hf, 'pvt_mm_v2': dict, 'official_v2': convert_official_v2,
+               'timm_v2': convert_timm_v2}
 
 
 def convert_state_dict(state_dict: Mapping[str, Tensor],
@@ -247,7 +299,7 @@ def convert_state_dict(state_dict: Mapping[str, Tensor],
         The converted state dict and the detected layout name.
 
     Raises:
-        LayoutError: no keys under ``prefix``, PVTv2 weights, or no PVT layout at all.
+        LayoutError: no keys under ``prefix``, or no layout pvt_mm reads.
     """
     sd = strip_prefixes(dict(state_dict), prefix)
     if not sd:
@@ -262,5 +314,5 @@ def summarise_keys(items: list[str], limit: int = 8) -> str:
     return shown + (f', ... ({len(items) - limit} more)' if len(items) > limit else '')
 
 
-__all__ = ['LAYOUTS', 'CLASSIFIER_KEYS', 'LayoutError', 'strip_prefixes', 'detect_layout',
+__all__ = ['LAYOUTS', 'LAYOUT_FAMILY', 'CLASSIFIER_KEYS', 'convert_official_v2', 'convert_timm_v2', 'LayoutError', 'strip_prefixes', 'detect_layout',
            'convert_official', 'convert_mmdet', 'convert_hf', 'to_official', 'convert_state_dict', 'summarise_keys']

@@ -82,7 +82,7 @@ def exportable_part(model: nn.Module, task: Task | None, *, backbone_only: bool 
         backbone = model if task is None else getattr(model, 'backbone', None)
         if backbone is None:
             raise NotExportableError(f'{type(model).__name__} has no backbone to export.')
-        names = ['logits'] if isinstance(backbone, PVT) and backbone.with_cls_token else (
+        names = ['logits'] if isinstance(backbone, PVT) and backbone.is_classifier else (
             [f'F{i + 1}' for i in backbone.out_indices] if isinstance(backbone, PVT) else None)
         module = _Part(backbone, lambda m, x: m(x))
         if names is None:
