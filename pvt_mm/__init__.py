@@ -1,7 +1,8 @@
 """pvt_mm: the Pyramid Vision Transformer for MMDetection, MMSegmentation, MMPretrain and timm.
 
 ``import pvt_mm`` (or ``custom_imports=dict(imports=['pvt_mm'])`` in a config) registers
-:class:`pvt_mm.PVT` in pvt_mm's registry node (configs say ``type='pvt_mm.PVT'``), the
+:class:`pvt_mm.PVT` and :class:`pvt_mm.PVTv2` in pvt_mm's registry node (configs say
+``type='pvt_mm.PVT'`` or ``type='pvt_mm.PVTv2'``), the
 training hooks of :mod:`pvt_mm.run.hooks`, and timm's ``pvt_tiny`` ... ``pvt_large``, and
 applies the fixes of :mod:`pvt_mm.run.compat`. It imports none of mmcv, mmdet, mmseg or
 mmpretrain; they come in when a config or a tool needs them.

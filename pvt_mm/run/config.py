@@ -52,8 +52,9 @@ def check_model_types(cfg: Any, task: Task) -> None:
                 "dict(imports=['pvt_mm'], allow_failed_imports=False).")
             raise ConfigError(
                 f'{field}={name!r} is not a registered model for {task.package} (searched '
-                f"{task.package}'s registry, mmengine's and pvt_mm's).{hint} pvt_mm's backbone "
-                "is type='pvt_mm.PVT' with arch='tiny', 'small', 'medium' or 'large'."
+                f"{task.package}'s registry, mmengine's and pvt_mm's).{hint} pvt_mm's backbones "
+                "are type='pvt_mm.PVT' with arch='tiny', 'small', 'medium' or 'large', and "
+                "type='pvt_mm.PVTv2' with arch='b0' ... 'b5' or 'b2_li'."
                 f'{imports}')
 
 
