@@ -159,18 +159,22 @@ def official_state_dict(arch: str | dict, seed: int = 0, classifier: bool = True
     influences the output (an identity LayerNorm would hide a mix-up of norms).
     """
     g = torch.Generator().manual_seed(seed)
-    out = {}
-    for key, shape in official_shapes(arch, classifier=classifier, img_size=img_size).items():
-        t = torch.randn(shape, generator=g)
-        if 'norm' in key and key.endswith('weight'):
-            t = 1.0 + 0.1 * t
-        elif key.endswith('bias') or 'norm' in key:
-            t = 0.02 * t
-        else:
-            fan_in = max(1, int(torch.tensor(shape[1:]).prod().item())) if len(shape) > 1 else 1
-            t = t * (0.02 if 'pos_embed' in key or 'cls_token' in key else fan_in ** -0.5)
-        out[key] = t
-    return out
+    return {key: trained_like(key, shape, g) for key, shape in
+            official_shapes(arch, classifier=classifier, img_size=img_size).items()}
+
+
+def trained_like(key: str, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    """A random tensor for the weight ``key``, scaled like a trained network's: LayerNorm
+    weights around 1, biases (and norms' other tensors) around 0, position embeddings and
+    class tokens at 0.02, other weights at 1 / sqrt(fan-in)."""
+    t = torch.randn(shape, generator=generator)
+    if 'norm' in key and key.endswith('weight'):
+        return 1.0 + 0.1 * t
+    if key.endswith('bias') or 'norm' in key:
+        return 0.02 * t
+    if any(name in key for name in ('pos_embed', 'position_embeddings', 'cls_token')):
+        return 0.02 * t
+    return t * max(1, math.prod(shape[1:])) ** -0.5
 
 
 def official_v2_shapes(arch: str | dict, num_classes: int = 1000) -> dict[str, tuple[int, ...]]:
@@ -213,14 +217,5 @@ def official_v2_state_dict(arch: str | dict, seed: int = 0,
                            num_classes: int = 1000) -> dict[str, torch.Tensor]:
     """Random weights in the official PVTv2 layout, scaled like a trained network's."""
     g = torch.Generator().manual_seed(seed)
-    out = {}
-    for key, shape in official_v2_shapes(arch, num_classes).items():
-        t = torch.randn(shape, generator=g)
-        if 'norm' in key and key.endswith('weight'):
-            t = 1.0 + 0.1 * t
-        elif key.endswith('bias') or 'norm' in key:
-            t = 0.02 * t
-        else:
-            t = t * max(1, math.prod(shape[1:])) ** -0.5
-        out[key] = t
-    return out
+    return {key: trained_like(key, shape, g)
+            for key, shape in official_v2_shapes(arch, num_classes).items()}

@@ -4,7 +4,7 @@ random weights, and compared with transformers' own forward."""
 import pytest
 import torch
 
-from conftest import load_tool, rounding_atol
+from conftest import load_tool, rounding_atol, trained_like
 from pvt_mm import PVT, CheckpointError
 
 transformers = pytest.importorskip('transformers')
@@ -19,19 +19,8 @@ def randomised(model, seed):
     """Every parameter random and scaled like a trained network's: LayerNorm weights around 1,
     biases around 0 (an identity norm would hide a mix-up of norms)."""
     g = torch.Generator().manual_seed(seed)
-    state = {}
-    for key, value in model.state_dict().items():
-        t = torch.randn(value.shape, generator=g)
-        if 'norm' in key and key.endswith('weight'):
-            t = 1.0 + 0.1 * t
-        elif key.endswith('bias') or 'norm' in key:
-            t = 0.02 * t
-        elif 'position_embeddings' in key or 'cls_token' in key:
-            t = 0.02 * t
-        else:
-            t = t * max(1, value[0].numel()) ** -0.5
-        state[key] = t
-    model.load_state_dict(state)
+    model.load_state_dict({key: trained_like(key, tuple(value.shape), g)
+                           for key, value in model.state_dict().items()})
     return model.eval()
 
 
