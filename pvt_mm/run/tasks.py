@@ -32,7 +32,6 @@ class Task:
     what = ''  # in words, for messages
     flops_shape = (224, 224)  # tools/analysis/get_flops.py's default input (h, w)
     onnx_part = ''  # the part name of a whole exported model (the file's pvt_mm.part)
-    out_format = 'a .pkl file of the predictions'
 
     # -- registries and models ---------------------------------------------------------
     def registry(self, kind: str = 'MODELS') -> Any:
@@ -274,7 +273,6 @@ class Segmentation(Task):
     name, package, what = 'seg', 'mmseg', 'segmentation'
     flops_shape = (512, 512)
     onnx_part = 'segmentor'
-    out_format = 'a directory of predicted label PNGs'
 
     def synthetic_samples(self, shape, batch=1, targets=True):
         from mmengine.structures import PixelData
@@ -387,13 +385,6 @@ class Classification(Task):
 TASKS: dict[str, Task] = {t.name: t for t in (Detection(), Segmentation(), Classification())}
 
 
-def task_named(name: str) -> Task:
-    """The task ``'det'``, ``'seg'`` or ``'cls'``."""
-    if name not in TASKS:
-        raise ValueError(f'Unknown task {name!r}; the tasks are {sorted(TASKS)}.')
-    return TASKS[name]
-
-
 def task_of(cfg: Any) -> Task:
     """The task of a config: from ``default_scope``, else from where the model type is
     registered.
@@ -419,5 +410,5 @@ def task_of(cfg: Any) -> Task:
                      f'Set default_scope to one of {packages} in the config.')
 
 
-__all__ = ['Task', 'TASKS', 'Detection', 'Segmentation', 'Classification', 'task_named',
+__all__ = ['Task', 'TASKS', 'Detection', 'Segmentation', 'Classification',
            'task_of', 'NotExportableError', 'head_groups', 'one_box_per_object']
