@@ -25,7 +25,7 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .arch import ARCH_SETTINGS, arch_name, arch_name_v2
+from .arch import ARCH_SETTINGS, ARCH_SETTINGS_V2, arch_name, arch_name_v2
 from .safe_load import load_local, load_url
 from .weight_layouts import (CLASSIFIER_KEYS, LAYOUT_FAMILY, LayoutError, convert_state_dict,
                              summarise_keys)
@@ -176,15 +176,17 @@ def fit_classifier_keys(model: nn.Module, state_dict: dict[str, Tensor],
     else is for :func:`check_state_dict`.
     """
     classifier = [k for k in state_dict if k.startswith(CLASSIFIER_KEYS)]
+    family = getattr(model, 'family', 'PVT')
     if not getattr(model, 'is_classifier', False):
         if classifier:
-            print_log(f'PVT checkpoint: skipped the ImageNet classifier keys '
-                      f'{summarise_keys(classifier)} (this PVT is a backbone).', logger='current')
+            print_log(f'{family} checkpoint: skipped the ImageNet classifier keys '
+                      f'{summarise_keys(classifier)} (this {family} is a backbone).',
+                      logger='current')
         return {k: v for k, v in state_dict.items() if k not in classifier}
     head = state_dict.get('head.weight')
     if head is not None and isinstance(model.head, nn.Linear) and head.ndim == 2 and \
             head.shape[1] == model.head.in_features and head.shape[0] != model.head.out_features:
-        print_log(f'PVT checkpoint {source}: its head has {head.shape[0]} classes and this '
+        print_log(f'{family} checkpoint {source}: its head has {head.shape[0]} classes and this '
                   f'classifier {model.head.out_features}: loaded everything but the head, which '
                   'keeps its new random init.', logger='current')
         kept = {k: v for k, v in state_dict.items() if not k.startswith('head.')}
@@ -219,7 +221,8 @@ def load_pretrained(model: nn.Module, source: str, prefix: str | None = None,
     state_dict = fit_classifier_keys(model, state_dict, source)
     check_state_dict(model, state_dict, source)
     model.load_state_dict(state_dict, strict=True)
-    print_log(f'PVT: loaded {len(state_dict)} tensors from {source} ({layout} layout).',
+    family = getattr(model, 'family', 'PVT')
+    print_log(f'{family}: loaded {len(state_dict)} tensors from {source} ({layout} layout).',
               logger='current')
 
 
@@ -296,8 +299,21 @@ def _depths_of(state_dict: Mapping[str, Tensor]) -> tuple[int, ...]:
     return tuple(counts[i] for i in range(max(counts) + 1)) if counts else ()
 
 
-def infer_arch(state_dict: Mapping[str, Tensor], source: str = '<checkpoint>') -> str:
-    """The size name whose depths match a pvt_mm-layout state dict."""
+def infer_arch(state_dict: Mapping[str, Tensor], source: str = '<checkpoint>',
+               family: str = 'PVT') -> str:
+    """The size name of a pvt_mm-layout state dict: PVT's by its depths, PVTv2's by its
+    depths, widths, MLP ratios and SRA kind."""
+    if family == 'PVTv2':
+        try:
+            arch = _v2_arch_of(state_dict)
+        except (KeyError, IndexError, ZeroDivisionError) as err:
+            raise CheckpointError(f'{source}: not a whole PVTv2 backbone ({err!r} missing); '
+                                  'pass the arch explicitly.') from None
+        name = arch_name_v2(arch)
+        if name is None:
+            raise CheckpointError(f'{source}: {arch} matches none of {sorted(ARCH_SETTINGS_V2)}; '
+                                  'pass the arch explicitly.')
+        return name
     depths = _depths_of(state_dict)
     name = arch_name(depths)
     if name is None:

@@ -21,6 +21,12 @@ PVTv2:
   ``mlp.dwconv.dwconv``), ``norm{i}`` (each stage's closing norm), ``head``;
 * ``timm_v2``: timm's ``pvt_v2_*`` (``patch_embed`` for stage 1, ``stages.{i}.downsample``
   for the others, ``stages.{i}.blocks.{j}``, ``stages.{i}.norm``, ``head``);
+* ``mmdet_v2``: mmdet's ``PyramidVisionTransformerV2`` (``layers.{i}.0`` the patch embedding,
+  ``layers.{i}.1.{j}`` the blocks with v1's fused ``attn.attn.in_proj_*`` and the FFN as
+  ``ffn.layers.{0,1,4}``, ``layers.{i}.2`` the stage norm);
+* ``hf_v2``: HF transformers' ``PvtV2Model`` / ``PvtV2Backbone`` / ``PvtV2ForImageClassification``
+  (``encoder.layers.{i}.patch_embedding``, ``.blocks.{j}`` with q, k and v apart,
+  ``.layer_norm``, ``classifier``, all under ``pvt_v2.`` in the classifier);
 * ``pvt_mm_v2``: this package's ``stages.{i}.patch_embed``, ``stages.{i}.blocks.{j}.*`` (the
   FFN's ``mlp.dwconv``), ``stages.{i}.norm``, ``head``.
 
@@ -40,7 +46,8 @@ import torch
 from torch import Tensor
 
 LAYOUT_FAMILY = {'pvt_mm': 'PVT', 'official': 'PVT', 'mmdet': 'PVT', 'hf': 'PVT',
-                 'pvt_mm_v2': 'PVTv2', 'official_v2': 'PVTv2', 'timm_v2': 'PVTv2'}
+                 'pvt_mm_v2': 'PVTv2', 'official_v2': 'PVTv2', 'timm_v2': 'PVTv2',
+                 'mmdet_v2': 'PVTv2', 'hf_v2': 'PVTv2'}
 LAYOUTS = tuple(LAYOUT_FAMILY)
 # The classifier's keys in pvt_mm's layout (prefixes): what a backbone leaves.
 CLASSIFIER_KEYS = ('cls_token', 'cls_pos_embed', 'norm.', 'head.')
@@ -72,17 +79,15 @@ def detect_layout(state_dict: Mapping[str, Tensor]) -> str:
     """Names the key layout, one of :data:`LAYOUTS`.
 
     Raises:
-        LayoutError: a layout pvt_mm does not read (HF's PvtV2, mmdet's PVTv2), or no PVT.
+        LayoutError: no PVT layout.
     """
     keys = list(state_dict)
-    if any(k.startswith(('encoder.layers.', 'pvt_v2.')) for k in keys):
-        raise LayoutError("HF transformers' PvtV2 layout (encoder.layers.*) is not read yet: "
-                          'convert it to the official or timm layout first.')
+    if any(k.startswith(('encoder.layers.', 'pvt_v2.encoder.')) for k in keys):
+        return 'hf_v2'
     if any(k.startswith(('encoder.patch_embeddings.', 'pvt.encoder.')) for k in keys):
         return 'hf'
     if any(re.match(r'layers\.\d+\.1\.\d+\.ffn\.layers\.4\.', k) for k in keys):
-        raise LayoutError("mmdet's PyramidVisionTransformerV2 layout is not read yet: convert "
-                          'it to the official layout first.')
+        return 'mmdet_v2'
     if any('dwconv' in k for k in keys):  # the convolutional FFN: PVTv2
         if any(k.startswith('patch_embed.') or '.downsample.' in k for k in keys):
             return 'timm_v2'
@@ -134,23 +139,29 @@ def convert_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 def convert_mmdet(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Maps mmdet's ``PyramidVisionTransformer`` keys to pvt_mm's.
+    """Maps mmdet's ``PyramidVisionTransformer`` and ``PyramidVisionTransformerV2`` keys to
+    pvt_mm's.
 
     mmdet fuses q and kv into ``attn.attn.in_proj_*`` (rows: q, then k, then v), keeps the
-    output projection in ``attn.attn.out_proj`` and runs the MLP as 1x1 convolutions.
+    output projection in ``attn.attn.out_proj`` and runs the MLP as 1x1 convolutions:
+    ``ffn.layers.{0,3}`` in v1, ``ffn.layers.{0,1,4}`` (fc1, depth-wise conv, fc2) in v2,
+    whose stages end with the norm ``layers.{i}.2``.
     """
     out: dict[str, Tensor] = {}
     offset = {int(m.group(1)): 1 for k in state_dict
               if (m := re.match(r'layers\.(\d+)\.1\.0\.pos_embed$', k))}
+    v2 = any(re.search(r'\.ffn\.layers\.4\.', k) for k in state_dict)
     subs = [
         (r'attn\.attn\.out_proj\.', 'attn.proj.'),
         (r'ffn\.layers\.0\.', 'mlp.fc1.'),
-        (r'ffn\.layers\.3\.', 'mlp.fc2.'),
-    ]
+    ] + ([(r'ffn\.layers\.1\.', 'mlp.dwconv.'), (r'ffn\.layers\.4\.', 'mlp.fc2.')] if v2
+         else [(r'ffn\.layers\.3\.', 'mlp.fc2.')])
     for key, value in state_dict.items():
         if m := re.match(r'layers\.(\d+)\.0\.(projection|norm)\.(.*)', key):
             part = 'proj' if m.group(2) == 'projection' else 'norm'
             out[f'stages.{m.group(1)}.patch_embed.{part}.{m.group(3)}'] = value
+        elif m := re.match(r'layers\.(\d+)\.2\.(weight|bias)$', key):
+            out[f'stages.{m.group(1)}.norm.{m.group(2)}'] = value
         elif m := re.match(r'layers\.(\d+)\.1\.0\.pos_embed$', key):
             out[f'stages.{m.group(1)}.pos_embed'] = value
         elif m := re.match(r'layers\.(\d+)\.1\.(\d+)\.(.*)', key):
@@ -220,10 +231,58 @@ def convert_hf(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
             out['head.' + key[len('classifier.'):]] = value
         else:
             out[key] = value  # left for the key check to report
+    out.update(_stacked_kv(pending))
+    return out
+
+
+def _stacked_kv(pending: Mapping[str, Mapping[str, Tensor]]) -> dict[str, Tensor]:
+    """HF's separate key and value projections, stacked (keys first) into the official
+    ``attn.kv``."""
+    out = {}
     for key, parts in pending.items():
         if set(parts) != {'key', 'value'}:
             raise LayoutError(f'HF weights: {key} has {sorted(parts)} but needs key and value.')
         out[key] = torch.cat([parts['key'], parts['value']], dim=0)
+    return out
+
+
+_HF_V2_BLOCK = {'layer_norm_1.': 'norm1.', 'attention.query.': 'attn.q.',
+                'attention.spatial_reduction.': 'attn.sr.', 'attention.layer_norm.': 'attn.norm.',
+                'attention.proj.': 'attn.proj.', 'layer_norm_2.': 'norm2.',
+                'mlp.dense1.': 'mlp.fc1.', 'mlp.dwconv.dwconv.': 'mlp.dwconv.',
+                'mlp.dense2.': 'mlp.fc2.'}
+
+
+def convert_hf_v2(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps HF transformers' ``PvtV2Model`` / ``PvtV2Backbone`` /
+    ``PvtV2ForImageClassification`` keys to pvt_mm's: the key and value projections stacked
+    into ``attn.kv``, ``encoder.layers.{i}.layer_norm`` the stage norm, ``classifier`` the head.
+    """
+    sd = {k[len('pvt_v2.'):] if k.startswith('pvt_v2.') else k: v
+          for k, v in state_dict.items()}
+    out: dict[str, Tensor] = {}
+    pending: dict[str, dict[str, Tensor]] = {}
+    for key, value in sd.items():
+        if m := re.match(r'encoder\.layers\.(\d+)\.patch_embedding\.(.*)', key):
+            rest = m.group(2)
+            for old, new in _HF_EMBED.items():
+                rest = re.sub('^' + re.escape(old), new, rest)
+            out[f'stages.{m.group(1)}.patch_embed.{rest}'] = value
+        elif m := re.match(r'encoder\.layers\.(\d+)\.blocks\.(\d+)\.(.*)', key):
+            prefix, rest = f'stages.{m.group(1)}.blocks.{m.group(2)}.', m.group(3)
+            if km := re.match(r'attention\.(key|value)\.(weight|bias)$', rest):
+                pending.setdefault(f'{prefix}attn.kv.{km.group(2)}', {})[km.group(1)] = value
+                continue
+            for old, new in _HF_V2_BLOCK.items():
+                rest = re.sub('^' + re.escape(old), new, rest)
+            out[prefix + rest] = value
+        elif m := re.match(r'encoder\.layers\.(\d+)\.layer_norm\.(.*)', key):
+            out[f'stages.{m.group(1)}.norm.{m.group(2)}'] = value
+        elif key.startswith('classifier.'):
+            out['head.' + key[len('classifier.'):]] = value
+        else:
+            out[key] = value  # left for the key check to report
+    out.update(_stacked_kv(pending))
     return out
 
 
@@ -288,7 +347,7 @@ def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 _CONVERTERS = {'pvt_mm': dict, 'official': convert_official, 'mmdet': convert_mmdet,
                'hf': convert_hf, 'pvt_mm_v2': dict, 'official_v2': convert_official_v2,
-               'timm_v2': convert_timm_v2}
+               'timm_v2': convert_timm_v2, 'mmdet_v2': convert_mmdet, 'hf_v2': convert_hf_v2}
 
 
 def convert_state_dict(state_dict: Mapping[str, Tensor],
@@ -314,5 +373,7 @@ def summarise_keys(items: list[str], limit: int = 8) -> str:
     return shown + (f', ... ({len(items) - limit} more)' if len(items) > limit else '')
 
 
-__all__ = ['LAYOUTS', 'LAYOUT_FAMILY', 'CLASSIFIER_KEYS', 'convert_official_v2', 'convert_timm_v2', 'LayoutError', 'strip_prefixes', 'detect_layout',
-           'convert_official', 'convert_mmdet', 'convert_hf', 'to_official', 'convert_state_dict', 'summarise_keys']
+__all__ = ['LAYOUTS', 'LAYOUT_FAMILY', 'CLASSIFIER_KEYS', 'LayoutError', 'strip_prefixes',
+           'detect_layout', 'convert_official', 'convert_mmdet', 'convert_hf', 'convert_hf_v2',
+           'convert_official_v2', 'convert_timm_v2', 'to_official', 'convert_state_dict',
+           'summarise_keys']

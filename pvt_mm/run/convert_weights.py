@@ -1,5 +1,5 @@
-"""Writing any published PVT checkpoint in pvt_mm's key layout, checked strictly first, as
-``tools/model_converters/pvt_to_pvt_mm.py`` does."""
+"""Writing any published PVT or PVTv2 checkpoint in pvt_mm's key layout, checked strictly
+first, as ``tools/model_converters/pvt_to_pvt_mm.py`` does."""
 from __future__ import annotations
 
 import io
@@ -8,19 +8,23 @@ import io
 def convert_weights(src: str, dst: str, *, arch: str | None = None,
                     prefix: str | None = None) -> str:
     """Reads ``src`` (any layout :mod:`pvt_mm.network.weight_layouts` knows), checks it
-    against a PVT of its arch (read off the stage depths unless given; a classifier if it
-    has a head) and writes a plain state dict to ``dst`` (``.pth``, or ``.safetensors``)
+    against a network of its family (PVT or PVTv2, from the layout) and arch (read off the
+    weights unless given; a classifier if it has a head) and writes a plain state dict to ``dst`` (``.pth``, or ``.safetensors``)
     atomically. Returns a one-line summary."""
     import torch
 
-    from ..network import PVT
+    from ..network import PVT, PVTv2
     from ..network.checkpoint import check_state_dict, infer_arch, load_pvt_state_dict
+    from ..network.weight_layouts import LAYOUT_FAMILY
     from .fileio import atomic_write
 
     state_dict, layout = load_pvt_state_dict(src, prefix=prefix)
-    arch = arch or infer_arch(state_dict, src)
+    family = LAYOUT_FAMILY[layout]
+    arch = arch or infer_arch(state_dict, src, family)
     head = state_dict.get('head.weight')
-    model = PVT(arch, num_classes=head.shape[0]) if head is not None else PVT(arch)
+    network = PVTv2 if family == 'PVTv2' else PVT
+    with torch.device('meta'):  # the key and shape check needs no memory
+        model = network(arch, num_classes=head.shape[0] if head is not None else 0)
     check_state_dict(model, state_dict, src)
     if dst.endswith('.safetensors'):
         from safetensors.torch import save
@@ -30,7 +34,7 @@ def convert_weights(src: str, dst: str, *, arch: str | None = None,
         torch.save(state_dict, buffer)
         data = buffer.getvalue()
     atomic_write(dst, data)
-    return f'{src} ({layout} layout, PVT-{arch}): {len(state_dict)} tensors -> {dst}'
+    return f'{src} ({layout} layout, {family}-{arch}): {len(state_dict)} tensors -> {dst}'
 
 
 __all__ = ['convert_weights']
