@@ -76,7 +76,7 @@ def test_parameter_counts_match_the_paper(name):
 def test_trans2seg_parameters_against_the_paper():
     """Table 7: PVT-Small + Trans2Seg 32.1 M. pvt_mm builds only parameters that reach the
     output: 30.56 M (PVT-S 23.97 + head 6.59); Trans2Seg's code adds 2.11 M that never get a
-    gradient (pvt_mm/models/trans2seg_head.py), 32.66 M in all."""
+    gradient (pvt_mm/run/trans2seg_head.py), 32.66 M in all."""
     path = next(p for p in CONFIGS if osp.basename(p) == 'trans2seg_pvt_s_ade20k_40k.py')
     cfg, task = load(path)
     model = task.build_model(cfg)
@@ -166,6 +166,30 @@ def test_recipes_are_in_the_files():
     assert detr.train_cfg.max_epochs == 50 and detr.param_scheduler[0].milestones == [33]
     assert detr.optim_wrapper.optimizer.lr == 1e-4
     assert detr.model.backbone.out_indices == (3, ) and detr.model.neck.in_channels == [512]
+
+
+# The official PVTv2 classifiers with their heads, in millions (official README and code).
+PVT_V2_CLASSIFIER_M = dict(b0=3.67, b1=14.01, b2=25.36, b2_li=22.55, b3=45.24, b4=62.56,
+                           b5=81.96)
+
+
+@pytest.mark.parametrize('arch', sorted(PVT_V2_CLASSIFIER_M))
+def test_pvt_v2_classification_recipes(arch):
+    """The official recipe (classification/configs/pvt_v2/): PVT v1's, stochastic depth 0.1
+    for b0-b2-li, 0.3 with gradient clipping at 1.0 for b3-b5; the model as the config builds
+    it has the official model's parameters."""
+    cfg, task = load(osp.join(ROOT, 'configs', 'classification', f'pvt_v2_{arch}_8xb128_in1k.py'))
+    large = arch in ('b3', 'b4', 'b5')
+    assert cfg.model.backbone == dict(type='pvt_mm.PVTv2', arch=arch, num_classes=1000,
+                                      drop_path_rate=0.3 if large else 0.1)
+    assert (cfg.optim_wrapper.get('clip_grad') or {}).get('max_norm') == (1.0 if large else None)
+    assert cfg.optim_wrapper.optimizer.lr == 1e-3 and cfg.train_cfg.max_epochs == 300
+    assert cfg.model.train_cfg.augments == [dict(type='Mixup', alpha=0.8),
+                                            dict(type='CutMix', alpha=1.0)]
+    with torch.device('meta'):
+        model = task.build_model(cfg)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    assert round(params, 2) == PVT_V2_CLASSIFIER_M[arch], params
 
 
 def checkpoint_override(path):

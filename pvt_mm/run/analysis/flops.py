@@ -7,6 +7,13 @@ the convention of the paper's tables and of mmcv's counter); element-wise work (
 activations, softmax, interpolation) is not counted. torch's counter has no formula for the
 CPU flash-attention kernel, so one is registered here: without it, the SRA attention of a
 fused model would count as zero.
+
+The official code's ``get_flops.py`` (both families) counts with mmcv 1.x's module counter
+plus the attention products, which also counts some element-wise work: LayerNorm and other
+norms (2 per element when affine), convolution biases, ReLU-family activations, pooling and
+upsampling (GELU, softmax and linear biases not). :data:`OFFICIAL_RULE` is that sum; the
+papers' GFLOPs are printed under it (PVTv2-b5: 11.72 multiply-adds, 11.75 official, 11.8 in
+the paper).
 """
 from __future__ import annotations
 
@@ -14,12 +21,21 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 aten = torch.ops.aten
 
 COUNTING_RULE = ('multiply-adds of convolutions and matrix products (attention included); '
                  '1 multiply-add = 1 FLOP; element-wise ops not counted')
+OFFICIAL_RULE = ("the official get_flops.py's: the multiply-adds plus what mmcv 1.x's counter "
+                 'adds (norms, conv biases, ReLU-family activations, pooling, upsampling)')
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU)
+_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+          nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+          nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+_NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._BatchNorm,
+          nn.modules.instancenorm._InstanceNorm)
 
 
 def _cpu_flash_sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
@@ -47,19 +63,54 @@ def count_macs(fn: Callable[[], Any]) -> tuple[int, dict[str, int]]:
     return counter.get_total_flops() // 2, per_op
 
 
+def count_elementwise(model: nn.Module, fn: Callable[[], Any]) -> int:
+    """Runs ``fn()`` and returns the element-wise operations mmcv 1.x's module counter adds to
+    the multiply-adds (the official ``get_flops.py``'s rule): norms (inputs, twice when
+    affine), convolution biases (outputs), ReLU-family activations (outputs), pooling
+    (inputs), upsampling (outputs)."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+        nonlocal total
+        if isinstance(module, _NORMS):
+            affine = getattr(module, 'affine', False) or getattr(module, 'elementwise_affine',
+                                                                  False)
+            total += inputs[0].numel() * (2 if affine else 1)
+        elif isinstance(module, nn.modules.conv._ConvNd) and module.bias is not None:
+            total += output.numel()
+        elif isinstance(module, _ACTIVATIONS) or isinstance(module, nn.Upsample):
+            total += output.numel()
+        elif isinstance(module, _POOLS):
+            total += inputs[0].numel()
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        fn()
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
+
+
 def count_classifier(arch: str, shape: tuple[int, int] = (224, 224)) -> dict[str, Any]:
-    """The paper's ImageNet classifier (``PVT(arch, num_classes=1000)``), counted as it runs:
-    the class token in the last stage, the final norm and the head included (Table 2)."""
-    from ...network import PVT
-    model = PVT(arch, num_classes=1000).eval()
+    """The paper's ImageNet classifier, counted as it runs: ``PVT(arch, num_classes=1000)``
+    for a v1 size (the class token in the last stage, the final norm and the head included;
+    Table 2), ``PVTv2(arch, num_classes=1000)`` for a v2 one (``b0`` ... ``b5``, ``b2_li``;
+    the pooled head included)."""
+    from ...network import PVT, PVTv2
+    from ...network.arch import ARCH_SETTINGS_V2
+    network = PVTv2 if arch.replace('-', '_') in ARCH_SETTINGS_V2 else PVT
+    model = network(arch, num_classes=1000).eval()
     x = torch.randn(1, 3, *shape)
     with torch.no_grad():
         macs, per_op = count_macs(lambda: model(x))
-        backbone = PVT(arch).eval()
+        elementwise = count_elementwise(model, lambda: model(x))
+        backbone = network(arch).eval()
         backbone_macs, _ = count_macs(lambda: backbone(x))
     params = sum(p.numel() for p in model.parameters())
-    return dict(model=f'PVT-{arch} + ImageNet classifier', input=list(shape),
-                gmacs=macs / 1e9, params_m=params / 1e6, backbone_gmacs=backbone_macs / 1e9,
+    return dict(model=f'{network.family}-{arch} + ImageNet classifier', input=list(shape),
+                gmacs=macs / 1e9, official_gflops=(macs + elementwise) / 1e9,
+                params_m=params / 1e6, backbone_gmacs=backbone_macs / 1e9,
                 per_op_gmacs={k: v / 1e9 for k, v in per_op.items()})
 
 
@@ -78,9 +129,12 @@ def count_config(config: str, shape: tuple[int, int] | None = None,
     samples = task.synthetic_samples((h, w), targets=False)
     with torch.no_grad():
         macs, per_op = count_macs(lambda: task.tensor_forward(model, x, samples))
+        elementwise = count_elementwise(model, lambda: task.tensor_forward(model, x, samples))
         backbone_macs, _ = count_macs(lambda: model.backbone(x))
     return dict(model=osp.basename(config), input=[h, w], gmacs=macs / 1e9,
+                official_gflops=(macs + elementwise) / 1e9,
                 params_m=sum(p.numel() for p in model.parameters()) / 1e6,
                 backbone_gmacs=backbone_macs / 1e9,
                 per_op_gmacs={k: v / 1e9 for k, v in per_op.items()})
-__all__ = ['COUNTING_RULE', 'count_macs', 'count_classifier', 'count_config']
+__all__ = ['COUNTING_RULE', 'OFFICIAL_RULE', 'count_macs', 'count_elementwise', 'count_classifier',
+           'count_config']
