@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pvt_mm import PVT
+from pvt_mm import PVT, PVTv2
 from pvt_mm.network.arch import ARCH_SETTINGS
 from pvt_mm.network import cpu_fast_paths as fast
 
@@ -197,19 +197,43 @@ def with_value_at(x, index, value):
     return x
 
 
-@pytest.mark.parametrize('x, exc, match', [
-    (torch.randn(1, 1, 64, 64), ValueError, 'built for 3 input channels, got 1'),
-    (torch.randn(3, 64, 64), ValueError, '4-D input'),
-    (torch.randn(1, 1, 3, 64, 64), ValueError, '4-D input'),
-    (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), TypeError, 'floating-point'),
-    (torch.randn(1, 3, 31, 64), ValueError, 'at least 32 pixels'),
-    (with_value_at(torch.randn(2, 3, 64, 64), (1, 2, 5, 7), float('nan')), ValueError,
+# Each case as a function of the backbone's smallest input (PVT 32 px, PVTv2 29 px).
+BAD_INPUTS = [
+    (lambda m: torch.randn(1, 1, 64, 64), ValueError, 'built for 3 input channels, got 1'),
+    (lambda m: torch.randn(3, 64, 64), ValueError, '4-D input'),
+    (lambda m: torch.randn(1, 1, 3, 64, 64), ValueError, '4-D input'),
+    (lambda m: [[0.0]], TypeError, 'expects a torch.Tensor'),
+    (lambda m: torch.zeros(1, 3, 64, 64, dtype=torch.uint8), TypeError, 'floating-point'),
+    (lambda m: torch.randn(1, 3, m - 1, 64), ValueError, 'at least {m} pixels'),
+    (lambda m: with_value_at(torch.randn(2, 3, 64, 64), (1, 2, 5, 7), float('nan')), ValueError,
      r'finite input values, got 1 NaN and 0 infinite .* index \(1, 2, 5, 7\)'),
-    (torch.full((1, 3, 64, 64), float('-inf')), ValueError, '0 NaN and 12288 infinite'),
+    (lambda m: torch.full((1, 3, 64, 64), float('-inf')), ValueError, '0 NaN and 12288 infinite'),
+]
+
+
+@pytest.mark.parametrize('network, arch, smallest', [(PVT, 'tiny', 32), (PVTv2, 'b0', 29)],
+                         ids=['PVT', 'PVTv2'])
+@pytest.mark.parametrize('make, exc, match', BAD_INPUTS, ids=range(len(BAD_INPUTS)))
+def test_bad_inputs_fail_clearly(network, arch, smallest, make, exc, match):
+    model = network(arch)
+    with pytest.raises(exc, match=match.format(m=smallest)) as info:
+        model(make(smallest))
+    assert network.family in str(info.value)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(arch='b6'), r"Unknown PVTv2 arch 'b6'.*'b0', 'b1', 'b2', 'b2_li'"),
+    (dict(arch=dict(embed_dims=[32, 64], depths=[1], num_heads=[1, 2], mlp_ratios=[8, 8],
+                    sr_ratios=[8, 4])), 'one entry per stage'),
+    (dict(arch=dict(embed_dims=[60], depths=[1], num_heads=[7], mlp_ratios=[8],
+                    sr_ratios=[8])), 'num_heads=7 does not divide embed_dims=60'),
+    (dict(arch=dict(embed_dims=[64])), 'missing'),
+    (dict(out_indices=(0, 4)), r'out_indices.*\[0, 1, 2, 3\]'),
+    (dict(frozen_stages=5), r'frozen_stages=5.*\[-1, 4\]'),
 ])
-def test_bad_inputs_fail_clearly(x, exc, match):
-    with pytest.raises(exc, match=match):
-        PVT('tiny')(x)
+def test_pvt_v2_construction_errors_list_valid_values(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PVTv2(**kwargs)
 
 
 def test_fused_inference_mlp_matches_the_plain_path(monkeypatch):

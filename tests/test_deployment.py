@@ -199,3 +199,70 @@ def test_parts_that_do_not_export_are_named(tmp_path):
     out = run([PY, 'tools/deployment/onnx_infer.py', str(image), config, rpn, '--out',
                str(tmp_path / 'y.png')], check=False)
     assert 'up to its RPN' in out and 'Traceback' not in out, out[-2000:]
+
+
+# ---- PVTv2 ----
+
+def test_pvt_v2_backbone_exports_for_every_size(tmp_path):
+    """PVTv2-b0's pyramid, one dynamic graph: onnxruntime gives PyTorch's maps at sizes that
+    are not multiples of 32, tall and wide (padding makes every map a ceiling)."""
+    from pvt_mm import PVTv2
+    torch.manual_seed(0)
+    model = PVTv2('b0').eval()
+    example = torch.randn(1, 3, 224, 224)
+    module, part, names, _ = exportable_part(model, None, example=example)
+    path = str(tmp_path / 'pvt_v2_b0.onnx')
+    export_onnx(module, example, path, output_names=names, dynamic=True)
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    for size in [(250, 333), (96, 500), (452, 92), (64, 64)]:
+        x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            ref = model(x)
+        for level, (o, r) in enumerate(zip(session.run(None, {'input': x.numpy()}), ref)):
+            assert o.shape == tuple(r.shape), (size, level, o.shape, r.shape)
+            assert np.abs(o - r.numpy()).max() <= FEATURE_ATOL, (size, level)
+
+
+def _grids(h, w):
+    """The four stage grids of a PVTv2 input (ceil(n / 4), then halving with a ceiling)."""
+    out = [(-(-h // 4), -(-w // 4))]
+    for _ in range(3):
+        out.append((-(-out[-1][0] // 2), -(-out[-1][1] // 2)))
+    return out
+
+
+# Sizes whose stage grids have no side divisible by 7 (linear SRA pools every grid to 7x7):
+# tall, wide, and one whose late grids are smaller than 7.
+LINEAR_SIZES = [(230, 310), (92, 452), (44, 60)]
+
+
+@pytest.mark.slow
+def test_pvt_v2_models_export_with_the_tool(tmp_path):
+    """tools/deployment/export_onnx.py --dynamic on a PVTv2 classifier with linear SRA (b0's
+    widths; its adaptive pooling exports for every size, checked at grids that are not
+    multiples of 7), and on the toy RetinaNet and Semantic FPN with the backbone swapped for
+    PVTv2-b0: onnxruntime matches PyTorch to 1e-4 at sizes other than the example."""
+    assert all(g % 7 for size in LINEAR_SIZES for grid in _grids(*size) for g in grid)
+    b0_widths = dict(embed_dims=[32, 64, 160, 256], depths=[2, 2, 2, 2], num_heads=[1, 2, 5, 8],
+                     mlp_ratios=[8, 8, 4, 4], sr_ratios=[8, 4, 2, 1])
+    v2_b0 = "dict(_delete_=True, type='pvt_mm.PVTv2', arch='b0')"
+    configs = {
+        'cls': ("_base_ = ['TOY/pvt_v2_b0_cls_toy.py']\n"
+                f"model = dict(backbone=dict(arch=dict(_delete_=True, **{b0_widths!r}, linear=True)))\n",
+                LINEAR_SIZES, 'ImageClassifier (classifier'),
+        'det': ("_base_ = ['TOY/retinanet_pvt_t_toy.py']\n"
+                f"model = dict(backbone={v2_b0}, neck=dict(in_channels=[32, 64, 160, 256]))\n",
+                [(96, 160), (100, 100)], 'RetinaNet (detector'),
+        'seg': ("_base_ = ['TOY/fpn_pvt_t_toy.py']\n"
+                f"model = dict(backbone={v2_b0}, neck=dict(in_channels=[32, 64, 160, 256]))\n",
+                [(96, 160), (100, 100)], 'EncoderDecoder (segmentor'),
+    }
+    for name, (text, sizes, exported) in configs.items():
+        config = tmp_path / f'{name}_pvt_v2.py'
+        config.write_text(text.replace('TOY/', TOY + '/'))
+        checks = [a for hw in sizes for a in ('--check-shape', str(hw[0]), str(hw[1]))]
+        out = run([PY, 'tools/deployment/export_onnx.py', str(config), '--out',
+                   str(tmp_path / f'{name}.onnx'), '--dynamic', '--repeat', '1', *checks])
+        assert exported in out and 'verified' in out, out[-2000:]
+        for hw in sizes:
+            assert f'at {hw[0]}x{hw[1]}' in out, out[-2000:]

@@ -34,6 +34,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..registry import MODELS
 from .arch import resolve_arch_v2
+from .exportable import AdaptiveAvgPool2d
 from .pvt import BLOCK_NORM_EPS, PATCH_NORM_EPS, PVT, SpatialReductionAttention
 
 LINEAR_SRA_POOL = 7  # linear SRA's keys and values: a 7x7 grid whatever the input
@@ -61,7 +62,7 @@ class LinearSRA(SpatialReductionAttention):
 
     def __init__(self, dim: int, num_heads: int, **kwargs: Any) -> None:
         super().__init__(dim, num_heads, sr_ratio=1, **kwargs)
-        self.pool = nn.AdaptiveAvgPool2d(LINEAR_SRA_POOL)
+        self.pool = AdaptiveAvgPool2d(LINEAR_SRA_POOL)  # nn's, with a size-free export
         self.sr = nn.Conv2d(dim, dim, kernel_size=1)
         self.norm = nn.LayerNorm(dim, eps=PATCH_NORM_EPS)
         self.act = nn.GELU()

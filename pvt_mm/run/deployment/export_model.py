@@ -80,7 +80,7 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
     dataset_meta = load_weights(model, checkpoint, backbone_only) if checkpoint else None
     if not isinstance(model.backbone, PVT):
         raise SystemExit(f'export_onnx: the backbone is {type(model.backbone).__name__}, not '
-                         "pvt_mm.PVT; this tool exports pvt_mm's models.")
+                         "pvt_mm.PVT or pvt_mm.PVTv2; this tool exports pvt_mm's models.")
     model.backbone.fused_attn = attention == 'fused'
     if min(shape) < model.backbone.min_input_size:
         raise SystemExit(f'export_onnx: --shape {shape[0]} {shape[1]} is below the backbone\'s '
