@@ -134,3 +134,20 @@ def test_the_converter_writes_every_v2_layout_in_pvt_mms(mmdet_b0, tmp_path):
         for (k, a), b in zip(converted.state_dict().items(), direct.state_dict().values()):
             assert torch.equal(a, b), (name, k)
     assert convert_state_dict(load_file(dst))[1] == 'pvt_mm_v2'
+
+
+def test_an_official_mmdet2_detector_checkpoint_gives_its_backbone(tmp_path):
+    """The official detection code (mmdet 2) keeps the official keys under backbone.,
+    beside the neck's and heads' (and an optimizer's): init_cfg takes the backbone."""
+    sd = official_v2_state_dict('b0', seed=5)
+    sd.pop('head.weight'), sd.pop('head.bias')  # detection/pvt_v2.py has no classifier
+    state = {'backbone.' + k: v for k, v in sd.items()}
+    state.update({'neck.fpn_convs.0.conv.weight': torch.zeros(256, 256, 3, 3),
+                  'bbox_head.retina_cls.weight': torch.zeros(9, 256, 3, 3)})
+    path = tmp_path / 'retinanet_pvt_v2_b0_fpn_1x_coco.pth'
+    torch.save({'meta': {'mmdet_version': '2.13.0'}, 'state_dict': state,
+                'optimizer': {'state': {}, 'param_groups': []}}, path)
+    model = loaded('b0', str(path))
+    torch.testing.assert_close(model.stages[3].blocks[1].mlp.dwconv.weight,
+                               sd['block4.1.mlp.dwconv.dwconv.weight'], rtol=0, atol=0)
+    torch.testing.assert_close(model.stages[2].norm.weight, sd['norm3.weight'], rtol=0, atol=0)
