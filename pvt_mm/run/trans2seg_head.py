@@ -195,7 +195,7 @@ class Trans2SegHead(BaseDecodeHead):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(
             torch.zeros(1, 1 + self.token_grid[0] * self.token_grid[1], embed_dim))
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        rates = torch.linspace(0, drop_path_rate, depth, device='cpu').tolist()  # meta too
         self.encoder = nn.ModuleList(
             EncoderLayer(embed_dim, num_heads, mlp_ratio=mlp_ratio, drop_path=r) for r in rates)
         self.encoder_norm = nn.LayerNorm(embed_dim)
