@@ -1,6 +1,7 @@
 """Every config builds (model, datasets with lazy_init, optimizer wrapper), carries the paper's
 recipe, and reproduces the paper's parameter counts."""
 import copy
+import functools
 import glob
 import os.path as osp
 
@@ -29,8 +30,16 @@ EXPECTED = {pattern.format(k): v for pattern, sizes in PAPER_PARAMS_M.items()
 EXPECTED['retinanet_pvt_s_fpn_1x_coco_640'] = 34.2
 
 
-def load(path):
+@functools.lru_cache(maxsize=None)
+def _parsed(path):
     return load_config(path)
+
+
+def load(path):
+    """The config as the tools load it; parsed once (mmengine reads every base file again on
+    each parse), a fresh copy each call."""
+    cfg, task = _parsed(path)
+    return copy.deepcopy(cfg), task
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
@@ -42,7 +51,8 @@ def test_config_builds(path):
     cfg, task = load(path)
     # As the Runner does: names in the config resolve in the config's default scope.
     DefaultScope.get_instance(f'pvt_mm_test_{osp.basename(path)}', scope_name=cfg.default_scope)
-    model = task.build_model(cfg)
+    with torch.device('meta'):  # what is built, without memory or init time
+        model = task.build_model(cfg)
     assert isinstance(model.backbone, PVT)
     assert cfg.custom_imports['imports'] == ['pvt_mm']
     for split in ('train', 'val', 'test'):
@@ -68,9 +78,73 @@ def test_config_builds(path):
 def test_parameter_counts_match_the_paper(name):
     path = next(p for p in CONFIGS if osp.basename(p) == f'{name}.py')
     cfg, task = load(path)
-    model = task.build_model(cfg)
+    with torch.device('meta'):
+        model = task.build_model(cfg)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     assert abs(params - EXPECTED[name]) <= 0.1, f'{name}: {params:.2f}M vs paper {EXPECTED[name]}M'
+
+
+# PVTv2 detectors: each equals, to the parameter, the same config built with mmdet's own
+# PyramidVisionTransformerV2 of that size (mmdet has no linear SRA: a b2-li detector is the
+# b2 one less the two backbones' difference).
+V2_DETECTORS = sorted(osp.basename(p)[:-3] for p in CONFIGS
+                      if 'pvt_v2' in p and osp.sep + 'detection' + osp.sep in p)
+
+
+def _meta_count(cfg, task):
+    with torch.device('meta'):
+        return sum(p.numel() for p in task.build_model(cfg).parameters())
+
+
+@functools.lru_cache
+def _mmdet_backbone_count(arch):
+    """mmdet's PyramidVisionTransformerV2 of the size (on the CPU: it calls .item() while
+    building, which the meta device cannot)."""
+    from mmdet.models.backbones import PyramidVisionTransformerV2
+
+    from pvt_mm.network.arch import ARCH_SETTINGS_V2
+    a = ARCH_SETTINGS_V2[arch]
+    model = PyramidVisionTransformerV2(
+        embed_dims=a['embed_dims'][0], num_layers=list(a['depths']),
+        num_heads=list(a['num_heads']), mlp_ratios=list(a['mlp_ratios']),
+        sr_ratios=list(a['sr_ratios']))
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize('name', V2_DETECTORS)
+def test_pvt_v2_detectors_count_as_mmdets_own(name):
+    """The detector less pvt_mm's backbone plus mmdet's: what the same config builds with
+    mmdet's backbone (the neck and heads depend on the config alone)."""
+    from pvt_mm import PVTv2
+    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{name}.py'))
+    arch = cfg.model.backbone.arch
+    with torch.device('meta'):
+        ours = sum(p.numel() for p in task.build_model(cfg).parameters())
+        backbone = sum(p.numel() for p in PVTv2(arch).parameters())
+        b2_li_less = sum(p.numel() for p in PVTv2('b2').parameters()) - \
+            sum(p.numel() for p in PVTv2('b2_li').parameters())
+    if arch == 'b2_li':
+        reference = ours - backbone + _mmdet_backbone_count('b2') - b2_li_less
+    else:
+        reference = ours - backbone + _mmdet_backbone_count(arch)
+    assert ours == reference, (ours, reference)
+
+
+@pytest.mark.parametrize('name', ['retinanet_pvt_v2_b0_fpn_1x_coco',
+                                  'mask_rcnn_pvt_v2_b0_fpn_1x_coco'])
+def test_pvt_v2_b0_detectors_equal_the_same_config_on_mmdets_backbone(name):
+    """Built whole, the reference way: the config with its backbone swapped for mmdet's."""
+    from pvt_mm.network.arch import ARCH_SETTINGS_V2
+    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{name}.py'))
+    a = ARCH_SETTINGS_V2['b0']
+    reference = copy.deepcopy(cfg)
+    reference.model.backbone = dict(
+        type='mmdet.PyramidVisionTransformerV2', embed_dims=a['embed_dims'][0],
+        num_layers=list(a['depths']), num_heads=list(a['num_heads']),
+        mlp_ratios=list(a['mlp_ratios']), sr_ratios=list(a['sr_ratios']))
+    built = task.build_model(reference)
+    assert type(built.backbone).__name__ == 'PyramidVisionTransformerV2'
+    assert _meta_count(cfg, task) == sum(p.numel() for p in built.parameters())
 
 
 def test_trans2seg_parameters_against_the_paper():
@@ -205,7 +279,8 @@ def checkpoint_override(path):
 
 @pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
 def test_one_backbone_checkpoint_override_fits_every_config(path):
-    cfg, _ = load_config(path, checkpoint_override('/weights/pvt.pth'))
+    cfg, _ = load(path)
+    cfg.merge_from_dict(checkpoint_override('/weights/pvt.pth'))  # as load_config merges it
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='/weights/pvt.pth')
 
 

@@ -1,0 +1,6 @@
+# Semantic FPN + PVTv2-b3 on ADE20K (no official figure); the recipe of
+# ./fpn_pvt_v2_b0_ade20k_40k.py.
+_base_ = ['./fpn_pvt_v2_b0_ade20k_40k.py']
+model = dict(
+    backbone=dict(arch='b3', init_cfg=dict(checkpoint='https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b3.pth')),
+    neck=dict(in_channels=[64, 128, 320, 512]))
