@@ -232,8 +232,8 @@ def test_mask_rcnn_toy_learns(tmp_path):
 
 
 def test_segmentation_toy_learns(tmp_path):
-    """Semantic FPN on the toy set: measured mIoU 98.3 after 200 iterations (seed 0); after the
-    60 run here it must clear 60."""
+    """Semantic FPN on the toy set, the background one of its 4 classes: measured mIoU 89.4
+    after the config's 200 iterations, 70.4 after the 60 run here (seed 0); the bar is 55."""
     run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
     work = str(tmp_path / 'work')
     config = osp.join(TOY, 'fpn_pvt_t_toy.py')
@@ -242,11 +242,11 @@ def test_segmentation_toy_learns(tmp_path):
                '--cfg-options', 'train_cfg.max_iters=60', 'train_cfg.val_interval=60',
                'default_hooks.checkpoint.interval=60', 'param_scheduler.0.end=60'])
     miou = float(re.findall(r'mIoU: ([0-9.]+)', out)[-1])
-    assert miou >= 60.0, out[-2000:]
+    assert miou >= 55.0, out[-2000:]
 
 
-# Measured with tools/train.py, 200 iterations (about 45 s), toy sets of generator seeds 0/1/2:
-# mIoU 96.1 / 78.5 / 77.3 (Intel Xeon, 2 cores). The bar sits below all three.
+# Measured with tools/train.py, 400 iterations (about 2 minutes), the background one of the 4
+# classes, toy set of generator seed 0: mIoU 88.7 (Intel Xeon, 2 cores).
 TRANS2SEG_MIOU_BAR = 60.0
 
 
@@ -258,7 +258,7 @@ def test_trans2seg_toy_learns(tmp_path):
     work = str(tmp_path / 'work')
     data = str(tmp_path / 'toy' / 'ade' / 'ADEChallengeData2016')
     run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data])
-    out = run([PY, 'tools/test.py', config, osp.join(work, 'iter_200.pth'), '--work-dir', work,
+    out = run([PY, 'tools/test.py', config, osp.join(work, 'iter_400.pth'), '--work-dir', work,
                '--data-root', data])
     miou = float(re.findall(r'mIoU: ([0-9.]+)', out)[-1])
     assert miou >= TRANS2SEG_MIOU_BAR, out[-2000:]
