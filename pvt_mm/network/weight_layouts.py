@@ -190,6 +190,13 @@ _HF_BLOCK = {'layer_norm_1.': 'norm1.', 'attention.self.query.': 'attn.q.',
 _HF_EMBED = {'projection.': 'proj.', 'layer_norm.': 'norm.'}
 
 
+def _renamed(rest: str, table: Mapping[str, str]) -> str:
+    """``rest`` with each leading name of ``table`` replaced by its pvt_mm name."""
+    for old, new in table.items():
+        rest = re.sub('^' + re.escape(old), new, rest)
+    return rest
+
+
 def convert_hf(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Maps HF transformers' ``PvtModel`` / ``PvtForImageClassification`` keys to pvt_mm's.
 
@@ -214,16 +221,14 @@ def convert_hf(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
                     value = value[:, 1:]
                 out[f'stages.{stage}.pos_embed'] = value
             else:
-                for old, new in _HF_EMBED.items():
-                    rest = re.sub('^' + re.escape(old), new, rest)
+                rest = _renamed(rest, _HF_EMBED)
                 out[f'stages.{stage}.patch_embed.{rest}'] = value
         elif m := re.match(r'encoder\.block\.(\d+)\.(\d+)\.(.*)', key):
             prefix, rest = f'stages.{m.group(1)}.blocks.{m.group(2)}.', m.group(3)
             if km := re.match(r'attention\.self\.(key|value)\.(weight|bias)$', rest):
                 pending.setdefault(f'{prefix}attn.kv.{km.group(2)}', {})[km.group(1)] = value
                 continue
-            for old, new in _HF_BLOCK.items():
-                rest = re.sub('^' + re.escape(old), new, rest)
+            rest = _renamed(rest, _HF_BLOCK)
             out[prefix + rest] = value
         elif key.startswith('encoder.layer_norm.'):
             out['norm.' + key[len('encoder.layer_norm.'):]] = value
@@ -265,16 +270,14 @@ def convert_hf_v2(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     for key, value in sd.items():
         if m := re.match(r'encoder\.layers\.(\d+)\.patch_embedding\.(.*)', key):
             rest = m.group(2)
-            for old, new in _HF_EMBED.items():
-                rest = re.sub('^' + re.escape(old), new, rest)
+            rest = _renamed(rest, _HF_EMBED)
             out[f'stages.{m.group(1)}.patch_embed.{rest}'] = value
         elif m := re.match(r'encoder\.layers\.(\d+)\.blocks\.(\d+)\.(.*)', key):
             prefix, rest = f'stages.{m.group(1)}.blocks.{m.group(2)}.', m.group(3)
             if km := re.match(r'attention\.(key|value)\.(weight|bias)$', rest):
                 pending.setdefault(f'{prefix}attn.kv.{km.group(2)}', {})[km.group(1)] = value
                 continue
-            for old, new in _HF_V2_BLOCK.items():
-                rest = re.sub('^' + re.escape(old), new, rest)
+            rest = _renamed(rest, _HF_V2_BLOCK)
             out[prefix + rest] = value
         elif m := re.match(r'encoder\.layers\.(\d+)\.layer_norm\.(.*)', key):
             out[f'stages.{m.group(1)}.norm.{m.group(2)}'] = value

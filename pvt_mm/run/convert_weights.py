@@ -9,8 +9,8 @@ def convert_weights(src: str, dst: str, *, arch: str | None = None,
                     prefix: str | None = None) -> str:
     """Reads ``src`` (any layout :mod:`pvt_mm.network.weight_layouts` knows), checks it
     against a network of its family (PVT or PVTv2, from the layout) and arch (read off the
-    weights unless given; a classifier if it has a head) and writes a plain state dict to ``dst`` (``.pth``, or ``.safetensors``)
-    atomically. Returns a one-line summary."""
+    weights unless given; a classifier if it has a head) and writes a plain state dict to
+    ``dst`` (``.pth``, or ``.safetensors``) atomically. Returns a one-line summary."""
     import torch
 
     from ..network import PVT, PVTv2
