@@ -63,11 +63,12 @@ def count_macs(fn: Callable[[], Any]) -> tuple[int, dict[str, int]]:
     return counter.get_total_flops() // 2, per_op
 
 
-def count_elementwise(model: nn.Module, fn: Callable[[], Any]) -> int:
-    """Runs ``fn()`` and returns the element-wise operations mmcv 1.x's module counter adds to
-    the multiply-adds (the official ``get_flops.py``'s rule): norms (inputs, twice when
-    affine), convolution biases (outputs), ReLU-family activations (outputs), pooling
-    (inputs), upsampling (outputs)."""
+def count_elementwise(model: nn.Module, fn: Callable[[], Any]) -> tuple[Any, int]:
+    """Runs ``fn()``; returns what it returned and the element-wise operations mmcv 1.x's
+    module counter adds to the multiply-adds (the official ``get_flops.py``'s rule): norms
+    (inputs, twice when affine), convolution biases (outputs), ReLU-family activations
+    (outputs), pooling (inputs), upsampling (outputs). Wrap :func:`count_macs` in it to get
+    both counts from one forward."""
     total = 0
 
     def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
@@ -85,11 +86,11 @@ def count_elementwise(model: nn.Module, fn: Callable[[], Any]) -> int:
 
     hooks = [m.register_forward_hook(hook) for m in model.modules()]
     try:
-        fn()
+        result = fn()
     finally:
         for h in hooks:
             h.remove()
-    return total
+    return result, total
 
 
 def count_classifier(arch: str, shape: tuple[int, int] = (224, 224)) -> dict[str, Any]:
@@ -103,8 +104,8 @@ def count_classifier(arch: str, shape: tuple[int, int] = (224, 224)) -> dict[str
     model = network(arch, num_classes=1000).eval()
     x = torch.randn(1, 3, *shape)
     with torch.no_grad():
-        macs, per_op = count_macs(lambda: model(x))
-        elementwise = count_elementwise(model, lambda: model(x))
+        (macs, per_op), elementwise = count_elementwise(
+            model, lambda: count_macs(lambda: model(x)))
         backbone = network(arch).eval()
         backbone_macs, _ = count_macs(lambda: backbone(x))
     params = sum(p.numel() for p in model.parameters())
@@ -128,8 +129,8 @@ def count_config(config: str, shape: tuple[int, int] | None = None,
     x = torch.randn(1, 3, h, w)
     samples = task.synthetic_samples((h, w), targets=False)
     with torch.no_grad():
-        macs, per_op = count_macs(lambda: task.tensor_forward(model, x, samples))
-        elementwise = count_elementwise(model, lambda: task.tensor_forward(model, x, samples))
+        (macs, per_op), elementwise = count_elementwise(
+            model, lambda: count_macs(lambda: task.tensor_forward(model, x, samples)))
         backbone_macs, _ = count_macs(lambda: model.backbone(x))
     return dict(model=osp.basename(config), input=[h, w], gmacs=macs / 1e9,
                 official_gflops=(macs + elementwise) / 1e9,
