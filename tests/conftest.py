@@ -177,6 +177,49 @@ def trained_like(key: str, shape: tuple[int, ...], generator: torch.Generator) -
     return t * max(1, math.prod(shape[1:])) ** -0.5
 
 
+def randomised(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """``model`` (another library's PVT) with every tensor :func:`trained_like`, in eval mode:
+    LayerNorm weights around 1, biases around 0 (an identity norm would hide a mix-up of
+    norms)."""
+    g = torch.Generator().manual_seed(seed)
+    model.load_state_dict({key: trained_like(key, tuple(value.shape), g)
+                           for key, value in model.state_dict().items()})
+    return model.eval()
+
+
+# HF transformers' and mmdet's PVTs use LayerNorm eps 1e-6 everywhere; the official code 1e-5
+# in the patch embeddings and the spatial reduction.
+LIBRARY_EPS = 1e-6
+
+
+def with_library_eps(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with its official-eps (1e-5) LayerNorms at :data:`LIBRARY_EPS`."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.LayerNorm) and m.eps == 1e-5:
+            m.eps = LIBRARY_EPS
+    return model
+
+
+def assert_eps_explains(model, run_ours, run_ref):
+    """Each output of ``run_ours()`` differs from ``run_ref()``'s, and by no more than the eps
+    change can move it: LayerNorm's output moves by about (1e-5 - 1e-6) / (2 var) of itself,
+    the smallest variance ``model``'s 1e-5 norms see bounds that, and the outputs move within
+    a small multiple of it per norm crossed (the blocks renormalise)."""
+    variances = []
+    hooks = [m.register_forward_pre_hook(lambda mod, a: variances.append(
+        a[0].float().var(-1, unbiased=False).min().item()))
+        for m in model.modules() if isinstance(m, torch.nn.LayerNorm) and m.eps == 1e-5]
+    with torch.no_grad():
+        ours, ref = run_ours(), run_ref()
+    for h in hooks:
+        h.remove()
+    per_norm = (1e-5 - LIBRARY_EPS) / (2 * min(variances))
+    for o, r in zip(ours, ref):
+        rel = ((o - r).abs().max() / r.abs().max()).item()
+        assert 0 < rel <= 10 * per_norm * len(variances), (rel, per_norm, len(variances))
+    return ours, ref
+
+
 def official_v2_shapes(arch: str | dict, num_classes: int = 1000) -> dict[str, tuple[int, ...]]:
     """Key -> shape of an official PVTv2 classification checkpoint (classification/pvt_v2.py:
     patch_embed{s}, block{s}.{j}, norm{s}, head; ``attn.pool`` has no weights)."""

@@ -10,49 +10,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import load_tool, official_v2_state_dict, rounding_atol, trained_like
+from conftest import (assert_eps_explains, load_tool, official_v2_state_dict, randomised,
+                      rounding_atol, with_library_eps)
 from pvt_mm import CheckpointError, PVTv2
 from pvt_mm.network.weight_layouts import convert_state_dict
 
-LIBRARY_EPS = 1e-6
 B0 = dict(embed_dims=(32, 64, 160, 256), depths=(2, 2, 2, 2), num_heads=(1, 2, 5, 8),
           mlp_ratios=(8, 8, 4, 4), sr_ratios=(8, 4, 2, 1))
-
-
-def randomised(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    model.load_state_dict({key: trained_like(key, tuple(value.shape), g)
-                           for key, value in model.state_dict().items()})
-    return model.eval()
 
 
 def loaded(arch, path, library_eps=False, **kwargs):
     model = PVTv2(arch, init_cfg=dict(type='Pretrained', checkpoint=path), **kwargs)
     model.init_weights()
-    if library_eps:
-        for m in model.modules():
-            if isinstance(m, torch.nn.LayerNorm) and m.eps == 1e-5:
-                m.eps = LIBRARY_EPS
-    return model.eval()
-
-
-def assert_eps_explains(model, run_ours, run_ref):
-    """Outputs differ by no more than the eps change can move them: LayerNorm's output moves
-    by about (1e-5 - 1e-6) / (2 var) of itself, the smallest variance these norms see bounds
-    that, and the outputs move within a small multiple of it per norm crossed."""
-    variances = []
-    hooks = [m.register_forward_pre_hook(lambda mod, a: variances.append(
-        a[0].float().var(-1, unbiased=False).min().item()))
-        for m in model.modules() if isinstance(m, torch.nn.LayerNorm) and m.eps == 1e-5]
-    with torch.no_grad():
-        ours, ref = run_ours(), run_ref()
-    for h in hooks:
-        h.remove()
-    per_norm = (1e-5 - LIBRARY_EPS) / (2 * min(variances))
-    for o, r in zip(ours, ref):
-        rel = ((o - r).abs().max() / r.abs().max()).item()
-        assert 0 < rel <= 10 * per_norm * len(variances), (rel, per_norm, len(variances))
-    return ours, ref
+    return (with_library_eps(model) if library_eps else model).eval()
 
 
 X = torch.randn(2, 3, 250, 333, generator=torch.Generator().manual_seed(1))
