@@ -131,13 +131,20 @@ def load_pvt_state_dict(source: str, prefix: str | None = None,
         raise CheckpointError(f'{source}: {e}') from None
 
 
-def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
-    """Raises :class:`CheckpointError` unless keys and shapes match ``model`` exactly."""
+def _mismatches(model: nn.Module, state_dict: Mapping[str, Tensor]
+                ) -> tuple[list[str], list[str], list[str]]:
+    """The keys ``model`` has and the file lacks, the reverse, and the mis-shaped ones."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     shapes = [f'{k}: file {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}'
               for k, v in expected.items() if k in state_dict and state_dict[k].shape != v.shape]
+    return missing, unexpected, shapes
+
+
+def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
+    """Raises :class:`CheckpointError` unless keys and shapes match ``model`` exactly."""
+    missing, unexpected, shapes = _mismatches(model, state_dict)
     if not (missing or unexpected or shapes):
         return
     family = getattr(model, 'family', 'PVT')
@@ -156,6 +163,66 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source:
         lines.append('The file holds a backbone without the ImageNet classifier (class token, '
                      'final norm, head): a classifier needs a classification checkpoint, e.g. '
                      "the official pvt_small.pth; or build the backbone (num_classes=0).")
+    if missing:
+        lines.append(f'Missing in the file ({len(missing)}): {summarise_keys(missing)}')
+    if unexpected:
+        lines.append(f'Unexpected in the file ({len(unexpected)}): {summarise_keys(unexpected)}')
+    if shapes:
+        lines.append(f'Shape mismatches ({len(shapes)}): {summarise_keys(shapes)}')
+    raise CheckpointError('\n  '.join(lines))
+
+
+def read_model_checkpoint(source: str, map_location: str | torch.device = 'cpu'
+                          ) -> tuple[dict[str, Tensor], str | None]:
+    """A whole model's checkpoint (a detector, segmentor or classifier, as mmengine or
+    mmdet 2 / mmcv 1 wrote it) with its ``backbone.`` keys in pvt_mm's layout.
+
+    The backbone's keys may be in any layout :mod:`pvt_mm.network.weight_layouts` knows (the
+    official detection checkpoints hold the official one); every other key is kept as it is.
+
+    Returns:
+        The state dict (a ``module.`` wrapper prefix removed, as mmengine's loader removes
+        it), and the layout its backbone was converted from, or None when nothing needed
+        converting (pvt_mm's own layout, or no ``backbone.`` keys).
+
+    Raises:
+        CheckpointError: unreadable, or ``backbone.`` keys in no PVT layout.
+    """
+    state_dict = unwrap_state_dict(read_checkpoint(source, map_location), source)
+    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
+                  for k, v in state_dict.items()}
+    backbone = {k: v for k, v in state_dict.items() if k.startswith('backbone.')}
+    if not backbone:
+        return state_dict, None
+    try:
+        converted, layout = convert_state_dict(backbone, 'backbone.')
+    except LayoutError as e:
+        raise CheckpointError(f'{source}: its backbone. keys: {e}') from None
+    if layout in ('pvt_mm', 'pvt_mm_v2'):
+        return state_dict, None
+    rest = {k: v for k, v in state_dict.items() if not k.startswith('backbone.')}
+    return {**{f'backbone.{k}': v for k, v in converted.items()}, **rest}, layout
+
+
+def check_model_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor],
+                           source: str) -> None:
+    """Raises :class:`CheckpointError` unless a whole model's checkpoint (see
+    :func:`read_model_checkpoint`) fits ``model`` key for key and shape for shape."""
+    missing, unexpected, shapes = _mismatches(model, state_dict)
+    if not (missing or unexpected or shapes):
+        return
+    lines = [f'Checkpoint {source} does not fit this config\'s model '
+             f'({type(model).__name__}); nothing was loaded.']
+    if not any(k.startswith('backbone.') for k in state_dict):
+        try:
+            _, layout = convert_state_dict(state_dict)
+        except LayoutError:
+            layout = None
+        if layout:
+            lines.append(f'The file holds a {LAYOUT_FAMILY[layout]} backbone alone ({layout} '
+                         "layout), not a whole model: load it through the backbone's init_cfg "
+                         "(dict(type='Pretrained', checkpoint=...)) and train, or give a "
+                         'checkpoint of this whole model.')
     if missing:
         lines.append(f'Missing in the file ({len(missing)}): {summarise_keys(missing)}')
     if unexpected:
@@ -363,4 +430,4 @@ def _describe_model(model: nn.Module) -> str:
 __all__ = ['CheckpointError', 'check_family', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',
            'read_checkpoint', 'unwrap_state_dict',
            'load_pvt_state_dict', 'fit_classifier_keys', 'check_state_dict', 'load_pretrained',
-           'infer_arch']
+           'infer_arch', 'read_model_checkpoint', 'check_model_state_dict']

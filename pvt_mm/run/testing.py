@@ -12,12 +12,19 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
          cfg_options: dict | None = None, launcher: str = 'none', local_rank: int = 0) -> dict:
     """Evaluates ``checkpoint`` on the config's test set; returns the metrics.
 
+    The checkpoint must fit the config's model key for key (else
+    :class:`pvt_mm.network.checkpoint.CheckpointError`, before any image is run). Its
+    ``backbone.`` keys may be in any published PVT layout (the official mmdet-2 detector
+    checkpoints hold the official one): they are converted to pvt_mm's.
+
     ``out`` and ``show_dir`` are tools/test.py's ``--out`` and ``--show-dir``, each as the
     task's own tool has it (:class:`pvt_mm.run.tasks.Task`). Rank 0 prints the metrics as
     one line, ``pvt_mm metrics: {json}``.
     """
     from mmengine.logging import print_log
+    from mmengine.model import is_model_wrapper
 
+    from ..network.checkpoint import check_model_state_dict, read_model_checkpoint
     from .amp import enable_amp_test, without_gpu_amp
     from .config import build_runner, prepare_config
     from .distributed import prepare_distributed
@@ -26,7 +33,10 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
         raise FileNotFoundError(f'Checkpoint {checkpoint!r} does not exist.')
     cfg, task = prepare_config(config, ['test'], work_dir=work_dir, data_root=data_root,
                                cfg_options=cfg_options, local_rank=local_rank)
-    cfg.load_from = checkpoint
+    state_dict, layout = read_model_checkpoint(checkpoint)
+    # A file in pvt_mm's layout goes through mmengine's loader as is (its hooks see it);
+    # a converted one is loaded below, strictly.
+    cfg.load_from = None if layout else checkpoint
     if without_gpu_amp(cfg):
         print_log('No CUDA GPU: testing this AmpOptimWrapper config in fp32.', logger='current')
     if amp:
@@ -37,6 +47,13 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
     if out:
         task.configure_out(cfg, out)
     runner = build_runner(cfg)
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    check_model_state_dict(model, state_dict, checkpoint)
+    if layout:
+        model.load_state_dict(state_dict, strict=True)
+        print_log(f'{checkpoint}: backbone keys converted from the {layout} layout; all '
+                  f'{len(state_dict)} tensors loaded strictly.', logger='current')
+    del state_dict
     if out:
         task.attach_out(runner, out)
     metrics = runner.test()
