@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from conftest import PY, TOY, run
+from conftest import PY, ROOT, TOY, run
 from pvt_mm import PVT
 from pvt_mm.run.deployment import NotExportableError, export_onnx, exportable_part, read_metadata
 
@@ -263,3 +263,19 @@ def test_pvt_v2_models_export_with_the_tool(tmp_path):
         assert exported in out and 'verified' in out, out[-2000:]
         for hw in sizes:
             assert f'at {hw[0]}x{hw[1]}' in out, out[-2000:]
+
+
+@pytest.mark.parametrize('config, shape', [
+    ('toy/fpn_pvt_t_toy.py', (128, 160)), ('toy/trans2seg_pvt_t_toy.py', (128, 160)),
+    ('toy/fpn_pvt_v2_b0_toy.py', (128, 160)), ('toy/retinanet_pvt_t_toy.py', (128, 160)),
+    ('segmentation/fpn_pvt_s_ade20k_40k.py', (512, 2048)),
+    ('detection/retinanet_pvt_s_fpn_1x_coco.py', (800, 1344)),
+    ('toy/pvt_t_cls_toy.py', (64, 64)),
+])
+def test_the_default_example_size_is_the_test_pipelines(config, shape):
+    """export_onnx.py without --shape: the size the config's own test pipeline resizes to
+    ((short, long) of a keep-ratio resize), padded as its data preprocessor pads at test time;
+    a toy segmentor's is its 128x160 test size, not the 512x512 ADE20K crop it inherits."""
+    from pvt_mm.run.config import load_config
+    cfg, task = load_config(osp.join(ROOT, 'configs', config))
+    assert task.export_shape(cfg) == shape

@@ -105,16 +105,18 @@ class Task:
         return ''
 
     # -- ONNX ------------------------------------------------------------------------
-    def export_shape(self, cfg: Any) -> tuple[int, int]:
-        """The example size: the test pipeline's resize target (h, w), padded as the data
-        preprocessor pads; 512x512 when the config names none."""
+    def export_shape(self, cfg: Any, size_divisor: int | None = None) -> tuple[int, int]:
+        """The example size: the test pipeline's resize target (h, w), padded to
+        ``size_divisor`` (default: as the data preprocessor pads); 512x512 when the config
+        names none."""
         for t in _test_pipeline(cfg):
             if t.get('type', '').endswith('Resize') and t.get('scale'):
                 w, h = t['scale'] if not isinstance(t['scale'], int) else (t['scale'],) * 2
                 h, w = min(h, w), max(h, w)  # keep_ratio: a landscape image fills (short, long)
-                pre = cfg.model.get('data_preprocessor', {})
-                div = pre.get('pad_size_divisor') or pre.get('size_divisor') or 1
-                return (-(-h // div) * div, -(-w // div) * div)
+                if size_divisor is None:
+                    pre = cfg.model.get('data_preprocessor', {})
+                    size_divisor = pre.get('pad_size_divisor') or pre.get('size_divisor') or 1
+                return (-(-h // size_divisor) * size_divisor, -(-w // size_divisor) * size_divisor)
         return (512, 512)
 
     def exportable(self, model: nn.Module, example: Tensor) -> tuple[Callable, str, list[dict]]:
@@ -309,7 +311,16 @@ class Segmentation(Task):
             dict(with_labels=True)
 
     def export_shape(self, cfg):
-        return tuple(cfg.crop_size) if cfg.get('crop_size') else super().export_shape(cfg)
+        """The test pipeline's resize target (h, w), padded as mmseg's data preprocessor pads
+        at test time (its ``test_cfg``: ``size`` or ``size_divisor``); the crop size when the
+        pipeline resizes nothing."""
+        if not any(t.get('type', '').endswith('Resize') and t.get('scale')
+                   for t in _test_pipeline(cfg)):
+            return tuple(cfg.crop_size) if cfg.get('crop_size') else super().export_shape(cfg)
+        pad = (cfg.model.get('data_preprocessor') or {}).get('test_cfg') or {}
+        if pad.get('size'):
+            return tuple(pad['size'])
+        return super().export_shape(cfg, size_divisor=pad.get('size_divisor') or 1)
 
     def exportable(self, model, example):
         from mmseg.models.segmentors import EncoderDecoder
