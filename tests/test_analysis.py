@@ -74,38 +74,63 @@ def test_table10_retinanet_small_gflops(shape, paper):
     assert rel(count_config(path, shape)['gmacs'], paper) < 0.02
 
 
-FIELDS = {'mode', 'pvt_mm_s', 'mmdet_s', 'time_ratio', 'pvt_mm_peak_mb', 'mmdet_peak_mb',
-          'memory_ratio', 'gmacs', 'pvt_mm_gflops', 'matmul_gflops', 'rate_fraction',
-          'matmul_gflops_same_time', 'rate_fraction_same_time', 'max_abs_diff',
-          'outputs_match', 'all_times_s'}
-SAVED_FIELDS = {'pvt_mm_saved_mb', 'mmdet_saved_mb', 'saved_ratio', 'pvt_mm_saved_backbone_mb',
-                'mmdet_saved_backbone_mb', 'backbone_saved_ratio', 'pvt_mm_saved_mb_cpu_path',
-                'pvt_mm_gpu_train_estimate_mb', 'mmdet_gpu_train_estimate_mb'}
+FIELDS = {'mode', 'pvt_mm_s', 'time_ratio', 'pvt_mm_peak_mb', 'memory_ratio', 'gmacs',
+          'pvt_mm_gflops', 'matmul_gflops', 'rate_fraction', 'matmul_gflops_same_time',
+          'rate_fraction_same_time', 'max_abs_diff', 'outputs_match', 'all_times_s'}
+PEER_FIELDS = ['{}_s', '{}_peak_mb', 'time_ratio_{}', 'memory_ratio_{}', 'max_abs_diff_{}']
+SAVED_FIELDS = {'pvt_mm_saved_mb', 'saved_ratio', 'pvt_mm_saved_backbone_mb',
+                'backbone_saved_ratio', 'pvt_mm_saved_mb_cpu_path', 'pvt_mm_gpu_train_estimate_mb'}
+PEER_SAVED_FIELDS = ['{}_saved_mb', '{}_saved_backbone_mb', 'saved_ratio_{}',
+                     'backbone_saved_ratio_{}', '{}_gpu_train_estimate_mb']
 
 
-@pytest.mark.parametrize('what', [
-    ['--arch', 'tiny'],
-    ['--config', osp.join(ROOT, 'configs', 'toy', 'retinanet_pvt_t_toy.py')],
-    ['--config', osp.join(ROOT, 'configs', 'toy', 'fpn_pvt_t_toy.py')],
+def fields(record, train=False):
+    peers = record['peers']
+    return (SAVED_FIELDS if train else FIELDS) | {
+        f.format(p) for p in peers for f in (PEER_SAVED_FIELDS if train else PEER_FIELDS)}
+
+
+@pytest.mark.parametrize('what, peers', [
+    (['--arch', 'tiny'], ['mmdet']),
+    (['--arch', 'b0'], ['timm', 'mmdet']),  # PVTv2: timm's pvt_v2_b0 first, the strongest
+    (['--config', osp.join(ROOT, 'configs', 'toy', 'retinanet_pvt_t_toy.py')], ['mmdet']),
+    (['--config', osp.join(ROOT, 'configs', 'toy', 'fpn_pvt_t_toy.py')], ['mmdet']),
 ])
-def test_benchmark_produces_its_record(tmp_path, what):
+def test_benchmark_produces_its_record(tmp_path, what, peers):
     out = tmp_path / 'bench.json'
     benchmark.main([*what, '--shape', '64', '96', '--repeat', '2', '--warmup', '1',
                     '--out', str(out)])
     record = json.loads(out.read_text())
     assert record['device'] == 'cpu' and record['shape'] == [64, 96] and record['machine']
+    assert record['peers'] == peers
     assert [r['mode'] for r in record['rows']] == ['infer', 'train']
     for row in record['rows']:
-        assert FIELDS <= set(row)
+        assert fields(record) <= set(row)
         assert row['outputs_match'] and row['max_abs_diff'] < 5e-3
-        assert row['pvt_mm_s'] > 0 and row['mmdet_s'] > 0 and row['gmacs'] > 0
-        assert row['matmul_gflops'] > 0 and len(row['all_times_s']['mmdet']) == 2
+        assert row['pvt_mm_s'] > 0 and row['gmacs'] > 0
+        assert row['time_ratio'] == row[f'time_ratio_{peers[0]}']
+        for peer in peers:
+            assert row[f'{peer}_s'] > 0 and len(row['all_times_s'][peer]) == 2
+            assert row[f'time_ratio_{peer}'] == row['pvt_mm_s'] / row[f'{peer}_s']
+        assert row['matmul_gflops'] > 0
         assert row['matmul_gflops_same_time'] > 0
     train = record['rows'][1]
-    assert SAVED_FIELDS <= set(train)
+    assert fields(record, train=True) <= set(train)
     assert 0 < train['pvt_mm_saved_backbone_mb'] <= train['pvt_mm_saved_mb']
     if what[0] == '--arch':
         assert train['pvt_mm_saved_backbone_mb'] == train['pvt_mm_saved_mb']
+
+
+def test_benchmark_races_b2_li_against_timm_alone(capsys):
+    """mmdet's PyramidVisionTransformerV2 has no linear SRA: b2-li races timm's alone, and a
+    detector config cannot swap in mmdet's backbone for it (the message says why)."""
+    record = benchmark.main(['--arch', 'b2_li', '--shape', '64', '64', '--repeat', '1',
+                             '--warmup', '0', '--modes', 'infer'])
+    assert record['peers'] == ['timm'] and record['rows'][0]['outputs_match']
+    from pvt_mm.run.analysis.benchmark import mmdet_backbone_cfg
+    from pvt_mm.network.arch import resolve_arch_v2
+    with pytest.raises(SystemExit, match='no linear SRA'):
+        mmdet_backbone_cfg(resolve_arch_v2('b2_li'))
 
 
 def test_benchmark_sweep_writes_record_and_plot(tmp_path):
@@ -114,7 +139,7 @@ def test_benchmark_sweep_writes_record_and_plot(tmp_path):
                     '96', '128', '--repeat', '1', '--warmup', '0', '--out', str(out)])
     record = json.loads(out.read_text())
     assert [r['shape'] for r in record['runs']] == [[64, 64], [96, 128]]
-    assert all(SAVED_FIELDS <= set(r['rows'][1]) for r in record['runs'])
+    assert all(fields(record, train=True) <= set(r['rows'][1]) for r in record['runs'])
     from PIL import Image
     with Image.open(tmp_path / 'sweep.png') as img:
         assert img.format == 'PNG' and img.size[0] > 1000  # two panels: time, memory

@@ -318,6 +318,37 @@ def convert_timm_v2(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def to_official_v2(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps pvt_mm's PVTv2 keys back to the official layout (the inverse of
+    :func:`convert_official_v2`)."""
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        if m := re.match(r'stages\.(\d+)\.patch_embed\.(.*)', key):
+            out[f'patch_embed{int(m.group(1)) + 1}.{m.group(2)}'] = value
+        elif m := re.match(r'stages\.(\d+)\.blocks\.(\d+)\.(.*)', key):
+            rest = m.group(3).replace('mlp.dwconv.', 'mlp.dwconv.dwconv.')
+            out[f'block{int(m.group(1)) + 1}.{m.group(2)}.{rest}'] = value
+        elif m := re.match(r'stages\.(\d+)\.norm\.(.*)', key):
+            out[f'norm{int(m.group(1)) + 1}.{m.group(2)}'] = value
+        elif key.startswith('head.'):
+            out[key] = value
+        else:
+            raise LayoutError(f'to_official_v2: {key!r} is not a pvt_mm PVTv2 key.')
+    return out
+
+
+def to_timm_v2(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Maps pvt_mm's PVTv2 keys to timm's ``pvt_v2_*`` (the inverse of :func:`convert_timm_v2`)."""
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        if key.startswith('stages.0.patch_embed.'):
+            key = key[len('stages.0.'):]
+        elif m := re.match(r'stages\.(\d+)\.patch_embed\.(.*)', key):
+            key = f'stages.{m.group(1)}.downsample.{m.group(2)}'
+        out[key] = value
+    return out
+
+
 def to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Maps pvt_mm's keys back to the official layout (the inverse of :func:`convert_official`).
 
@@ -378,5 +409,6 @@ def summarise_keys(items: list[str], limit: int = 8) -> str:
 
 __all__ = ['LAYOUTS', 'LAYOUT_FAMILY', 'CLASSIFIER_KEYS', 'LayoutError', 'strip_prefixes',
            'detect_layout', 'convert_official', 'convert_mmdet', 'convert_hf', 'convert_hf_v2',
-           'convert_official_v2', 'convert_timm_v2', 'to_official', 'convert_state_dict',
+           'convert_official_v2', 'convert_timm_v2', 'to_official', 'to_official_v2', 'to_timm_v2',
+           'convert_state_dict',
            'summarise_keys']

@@ -1,9 +1,13 @@
-"""Speed and memory of pvt_mm's PVT against mmdet's PyramidVisionTransformer with the same
-weights: the race ``tools/analysis/benchmark.py`` runs.
+"""Speed and memory of pvt_mm's PVT and PVTv2 against their peers with the same weights: the
+race ``tools/analysis/benchmark.py`` runs.
 
-Both models live in one process and carry the same weights (pvt_mm's, converted for mmdet
-with mmdet's own pvt_convert). Each mode is warmed up, then the two are timed alternately
-and the medians compared. ``infer`` is a forward without autograd (a detector or segmentor's
+The peers: for PVT v1, mmdet's PyramidVisionTransformer; for PVTv2, timm's ``pvt_v2_*``
+(``features_only=True``, its fused attention on) and mmdet's PyramidVisionTransformerV2
+(which has no linear SRA, so not for b2-li). All live in one process and carry the same
+weights (pvt_mm's, converted for mmdet with mmdet's own pvt_convert, for timm to its layout).
+Each mode is warmed up, then the models are timed alternately (the order reversed every
+round) and the medians compared; ratios are pvt_mm's over each peer's, ``time_ratio`` and
+``memory_ratio`` over the first (strongest) peer's. ``infer`` is a forward without autograd (a detector or segmentor's
 tensor forward, no post-processing); ``train`` is forward + backward of the backbone's
 summed features, or of a detector's / segmentor's loss on synthetic targets. Peak memory is
 the CUDA allocator's peak on a GPU and the growth of resident memory (VmHWM after a reset
@@ -98,34 +102,76 @@ class MatmulProbe:
         return max(self.once() for _ in range(repeat))
 
 
+def _is_v2(arch):
+    return isinstance(arch, dict) and 'linear' in arch
+
+
 def mmdet_backbone_cfg(arch):
+    """mmdet's backbone of the same size: PyramidVisionTransformer(V2)."""
+    if _is_v2(arch):
+        if arch['linear']:
+            raise SystemExit("mmdet's PyramidVisionTransformerV2 has no linear SRA (b2-li): "
+                             'race the backbone alone (--arch b2_li) against timm.')
+        return dict(type='mmdet.PyramidVisionTransformerV2', embed_dims=arch['embed_dims'][0],
+                    num_layers=list(arch['depths']), num_heads=list(arch['num_heads']),
+                    mlp_ratios=list(arch['mlp_ratios']), sr_ratios=list(arch['sr_ratios']),
+                    drop_path_rate=0.0, init_cfg=None)
     return dict(type='mmdet.PyramidVisionTransformer', num_layers=list(arch['depths']),
                 drop_path_rate=0.0, init_cfg=None)
 
 
-def mmdet_backbone_state(ours_backbone_sd):
+def mmdet_backbone_state(ours_backbone_sd, arch):
     from mmdet.models.backbones.pvt import pvt_convert
 
-    from ...network.weight_layouts import to_official
-    return pvt_convert(to_official(ours_backbone_sd))
+    from ...network.weight_layouts import to_official, to_official_v2
+    return pvt_convert((to_official_v2 if _is_v2(arch) else to_official)(ours_backbone_sd))
+
+
+def mmdet_backbone(ours):
+    from mmdet.models.backbones.pvt import PyramidVisionTransformer, PyramidVisionTransformerV2
+    cfg = mmdet_backbone_cfg(ours.arch)
+    network = PyramidVisionTransformerV2 if cfg.pop('type').endswith('V2') else \
+        PyramidVisionTransformer
+    theirs = network(**cfg)
+    theirs.load_state_dict(mmdet_backbone_state(ours.state_dict(), ours.arch), strict=True)
+    return theirs
+
+
+def timm_backbone(name, ours):
+    """timm's ``pvt_v2_<name>`` pyramid (``features_only=True``) with ``ours``' weights."""
+    import re
+
+    import timm
+
+    from ...network.weight_layouts import to_timm_v2
+    theirs = timm.create_model(f'pvt_v2_{name}', features_only=True, pretrained=False,
+                               drop_path_rate=0.0)
+    # features_only flattens the stage modules' names: stages.1 -> stages_1
+    theirs.load_state_dict({re.sub(r'^stages\.(\d+)\.', r'stages_\1.', k): v
+                            for k, v in to_timm_v2(ours.state_dict()).items()}, strict=True)
+    return theirs
 
 
 def build_backbones(arch, device):
-    from mmdet.models.backbones.pvt import PyramidVisionTransformer
-
-    from ...network import PVT
+    """pvt_mm's backbone (PVT, or PVTv2 for b0-b5 / b2_li) and its peers: {name: model}."""
+    from ...network import PVT, PVTv2
+    from ...network.arch import ARCH_SETTINGS_V2
+    v2 = arch in ARCH_SETTINGS_V2
     torch.manual_seed(0)
-    ours = PVT(arch, drop_path_rate=0.0)
+    ours = (PVTv2 if v2 else PVT)(arch, drop_path_rate=0.0)
     ours.init_weights()
-    cfg = mmdet_backbone_cfg(ours.arch)
-    cfg.pop('type')
-    theirs = PyramidVisionTransformer(**cfg)
-    theirs.load_state_dict(mmdet_backbone_state(ours.state_dict()), strict=True)
-    return ours.to(device), theirs.to(device), None
+    models = {'pvt_mm': ours}
+    if v2:
+        models['timm'] = timm_backbone(arch, ours)
+        if not ours.arch['linear']:
+            models['mmdet'] = mmdet_backbone(ours)
+    else:
+        models['mmdet'] = mmdet_backbone(ours)
+    return {k: m.to(device) for k, m in models.items()}, None
 
 
 def build_models(config, device, shape, batch):
-    """The config's model with pvt_mm's backbone, and the same with mmdet's PVT."""
+    """The config's model with pvt_mm's backbone, and the same with mmdet's PVT (or PVTv2)."""
     from mmengine.registry import DefaultScope
 
     from ..config import load_config
@@ -142,10 +188,10 @@ def build_models(config, device, shape, batch):
     theirs = task.build_model(cfg, theirs_cfg)
     state = {k: v for k, v in ours.state_dict().items() if not k.startswith('backbone.')}
     state.update({f'backbone.{k}': v for k, v in mmdet_backbone_state(
-        ours.backbone.state_dict()).items()})
+        ours.backbone.state_dict(), ours.backbone.arch).items()})
     theirs.load_state_dict(state, strict=True)
     samples = task.synthetic_samples(shape, batch)
-    return ours.to(device), theirs.to(device), samples
+    return {'pvt_mm': ours.to(device), 'mmdet': theirs.to(device)}, samples
 
 
 def features(model, x, samples):
@@ -210,8 +256,13 @@ def saved_memory(models, x, samples, device, dtype):
             row[f'{name}_saved_backbone_mb{suffix}'] = count.by_section['backbone'] / 2 ** 20
         if name == 'pvt_mm':
             backbone.cpu_fast_paths = True
-    row['saved_ratio'] = row['pvt_mm_saved_mb'] / row['mmdet_saved_mb']
-    row['backbone_saved_ratio'] = row['pvt_mm_saved_backbone_mb'] / row['mmdet_saved_backbone_mb']
+    peers = list(models)[1:]
+    for peer in peers:
+        row[f'saved_ratio_{peer}'] = row['pvt_mm_saved_mb'] / row[f'{peer}_saved_mb']
+        row[f'backbone_saved_ratio_{peer}'] = \
+            row['pvt_mm_saved_backbone_mb'] / row[f'{peer}_saved_backbone_mb']
+    row['saved_ratio'] = row[f'saved_ratio_{peers[0]}']
+    row['backbone_saved_ratio'] = row[f'backbone_saved_ratio_{peers[0]}']
     # The training memory a GPU would need, estimated: what autograd holds, plus the fp32
     # weights, their gradients and AdamW's two moments (16 bytes a parameter); allocator
     # slack and kernels' workspaces come on top.
@@ -234,15 +285,16 @@ def run(args):
         raise SystemExit('--dtype fp16 needs --device cuda')
     shape = tuple(args.shape)
     if args.config:
-        ours, theirs, samples = build_models(args.config, device, shape, args.batch)
+        models, samples = build_models(args.config, device, shape, args.batch)
         what = osp.basename(args.config)
     else:
-        ours, theirs, samples = build_backbones(args.arch, device)
-        what = f'PVT-{args.arch} backbone'
+        models, samples = build_backbones(args.arch, device)
+        family = 'PVTv2' if _is_v2(models['pvt_mm'].arch) else 'PVT'
+        what = f'{family}-{args.arch} backbone'
     if args.compile:
-        ours, theirs = torch.compile(ours), torch.compile(theirs)
+        models = {k: torch.compile(m) for k, m in models.items()}
     x = torch.randn(args.batch, 3, *shape, generator=torch.Generator().manual_seed(1)).to(device)
-    models = {'pvt_mm': ours, 'mmdet': theirs}
+    ours, peers = models['pvt_mm'], list(models)[1:]
     mm_dtype = dtype if device.type == 'cuda' else torch.float32
     probe = MatmulProbe(device, mm_dtype)
     rate = probe.best()
@@ -254,18 +306,20 @@ def run(args):
         with torch.no_grad(), torch.autocast(device.type, dtype=dtype,
                                              enabled=dtype != torch.float32):
             # Same seed for both: heads' dropout draws the same masks in train mode.
-            outs = []
-            for m in (ours, theirs):
+            outs = {}
+            for k, m in models.items():
                 torch.manual_seed(0)
-                outs.append(features(m, x, samples))
-            diff = max_diff(*outs)
+                outs[k] = features(m, x, samples)
+            diffs = {f'max_abs_diff_{p}': max_diff(outs['pvt_mm'], outs[p]) for p in peers}
         vs_fp32 = {}
         if dtype != torch.float32:  # the low-precision features against pvt_mm's fp32 ones
             with torch.no_grad():
                 torch.manual_seed(0)
                 ref = flatten(features(ours, x, samples))
-            vs_fp32 = dict(vs_fp32_max_abs_diff=max_diff(outs[0], ref),
+            vs_fp32 = dict(vs_fp32_max_abs_diff=max_diff(outs['pvt_mm'], ref),
                            fp32_max_abs=max(r.abs().max().item() for r in ref))
+        del outs
+        diff = max(diffs.values())
         for _ in range(args.warmup):
             for step in steps.values():
                 step()
@@ -291,14 +345,19 @@ def run(args):
         med = {k: statistics.median(v) for k, v in times.items()}
         achieved = 2 * macs / med['pvt_mm'] / 1e9
         same_rate = statistics.median(same_time)
+        per_model = {}
+        for k in models:
+            per_model[f'{k}_s'] = med[k]
+            per_model[f'{k}_peak_mb'] = peaks[k] / 2 ** 20
+        for p in peers:
+            per_model[f'time_ratio_{p}'] = med['pvt_mm'] / med[p]
+            per_model[f'memory_ratio_{p}'] = peaks['pvt_mm'] / max(1, peaks[p])
         rows.append(dict(
-            mode=mode, pvt_mm_s=med['pvt_mm'], mmdet_s=med['mmdet'],
-            time_ratio=med['pvt_mm'] / med['mmdet'],
-            pvt_mm_peak_mb=peaks['pvt_mm'] / 2 ** 20, mmdet_peak_mb=peaks['mmdet'] / 2 ** 20,
-            memory_ratio=peaks['pvt_mm'] / max(1, peaks['mmdet']),
+            mode=mode, **per_model, time_ratio=per_model[f'time_ratio_{peers[0]}'],
+            memory_ratio=per_model[f'memory_ratio_{peers[0]}'],
             gmacs=macs / 1e9, pvt_mm_gflops=achieved,
             matmul_gflops_same_time=same_rate, rate_fraction_same_time=achieved / same_rate,
-            matmul_same_time_samples=same_time, max_abs_diff=diff,
+            matmul_same_time_samples=same_time, max_abs_diff=diff, **diffs,
             outputs_match=diff <= TOLERANCE[args.dtype],
             all_times_s={k: v for k, v in times.items()}, **vs_fp32))
         if mode == 'train' and not args.compile:
@@ -311,7 +370,7 @@ def run(args):
     for row in rows:
         row['matmul_gflops'] = rate
         row['rate_fraction'] = row['pvt_mm_gflops'] / rate
-    return dict(what=what, shape=list(shape), batch=args.batch, dtype=args.dtype,
+    return dict(what=what, peers=peers, shape=list(shape), batch=args.batch, dtype=args.dtype,
                 device=str(device), compile=args.compile, machine=machine(device),
                 torch=torch.__version__, threads=torch.get_num_threads(), rows=rows)
 
@@ -329,20 +388,25 @@ def machine(device):
 
 
 def print_table(result):
+    peers = result.get('peers', ['mmdet'])
     print(f"\n{result['what']}  {result['batch']}x3x{result['shape'][0]}x{result['shape'][1]}  "
           f"{result['dtype']}  {result['device']}{'  compiled' if result['compile'] else ''}")
     print(f"machine: {result['machine']}, torch {result['torch']}, {result['threads']} threads")
-    head = (f"{'mode':6} {'pvt_mm s':>9} {'mmdet s':>9} {'ratio':>6} {'pvt_mm MB':>10} "
-            f"{'mmdet MB':>9} {'ratio':>6} {'GFLOP/s':>8} {'of best':>8} {'of same':>8} "
-            f"{'max|diff|':>10}")
+    head = f"{'mode':6} {'pvt_mm s':>9}" + ''.join(f" {p + ' s':>9} {'ratio':>6}" for p in peers)
+    head += f" {'pvt_mm MB':>10}" + ''.join(f" {p + ' MB':>9} {'ratio':>6}" for p in peers)
+    head += f" {'GFLOP/s':>8} {'of best':>8} {'of same':>8} {'max|diff|':>10}"
     print(head)
     print('-' * len(head))
     for r in result['rows']:
-        print(f"{r['mode']:6} {r['pvt_mm_s']:9.3f} {r['mmdet_s']:9.3f} {r['time_ratio']:6.2f} "
-              f"{r['pvt_mm_peak_mb']:10.0f} {r['mmdet_peak_mb']:9.0f} {r['memory_ratio']:6.2f} "
-              f"{r['pvt_mm_gflops']:8.1f} {r['rate_fraction']:8.0%} "
-              f"{r['rate_fraction_same_time']:8.0%} {r['max_abs_diff']:10.2e}"
-              + ('' if r['outputs_match'] else '  OUTPUTS DIFFER'))
+        line = f"{r['mode']:6} {r['pvt_mm_s']:9.3f}"
+        line += ''.join(f" {r[p + '_s']:9.3f} {r.get('time_ratio_' + p, r['time_ratio']):6.2f}"
+                        for p in peers)
+        line += f" {r['pvt_mm_peak_mb']:10.0f}"
+        line += ''.join(f" {r[p + '_peak_mb']:9.0f} "
+                        f"{r.get('memory_ratio_' + p, r['memory_ratio']):6.2f}" for p in peers)
+        line += (f" {r['pvt_mm_gflops']:8.1f} {r['rate_fraction']:8.0%} "
+                 f"{r['rate_fraction_same_time']:8.0%} {r['max_abs_diff']:10.2e}")
+        print(line + ('' if r['outputs_match'] else '  OUTPUTS DIFFER'))
     same = ', '.join(f"{r['mode']} {r['matmul_gflops_same_time']:.0f}" for r in result['rows'])
     print(f"matrix-product ceiling (4096^2 {'fp32' if result['device'] == 'cpu' else result['dtype']}):"
           f" best burst {result['rows'][0]['matmul_gflops']:.0f} GFLOP/s, same-time median "
@@ -378,7 +442,7 @@ def sweep(args, script):
         print(f'sweep: {shape[0]}x{shape[1]} failed with exit code {proc.returncode} ({why})')
     if not runs:
         raise SystemExit('sweep: no size ran')
-    keep = ('what', 'batch', 'dtype', 'device', 'compile', 'machine', 'torch', 'threads')
+    keep = ('what', 'peers', 'batch', 'dtype', 'device', 'compile', 'machine', 'torch', 'threads')
     return dict(**{k: runs[0][k] for k in keep}, sweep=True, runs=runs, failed=failed)
 
 
@@ -404,7 +468,7 @@ def benchmark(args, command, script):
             plot_sweep(result, plot)
             print(f'plot written to {plot}')
     if not all(r['outputs_match'] for run_ in runs for r in run_['rows']):
-        raise SystemExit('pvt_mm and mmdet outputs differ beyond the tolerance')
+        raise SystemExit("pvt_mm's outputs and a peer's differ beyond the tolerance")
     return result
 
 

@@ -1,5 +1,6 @@
 """The plot of a ``benchmark.py --sweep`` record: time and memory against the image's pixels,
-log-log, pvt_mm beside mmdet's PVT, with each curve's fitted growth exponent
+log-log, pvt_mm beside its peers (mmdet's PVT; timm's and mmdet's PVTv2), with each curve's
+fitted growth exponent
 (``tools/analysis/plot_sweep.py`` draws it from a record on disk)."""
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ CURVES = {  # panel -> (row mode, field, label) per curve
     'memory (MiB)': [('train', 'peak_mb', 'training peak (resident)'),
                      ('train', 'saved_mb', 'held for backward (GPU blocks)')],
 }
-STYLE = {'pvt_mm': dict(color='tab:blue'), 'mmdet': dict(color='tab:orange')}
+STYLE = {'pvt_mm': dict(color='tab:blue'), 'mmdet': dict(color='tab:orange'),
+         'timm': dict(color='tab:green')}
 
 
 def growth_exponent(pixels: list[float], values: list[float]) -> float:
@@ -29,7 +31,7 @@ def plot_sweep(record: dict, out: str) -> None:
     fig, axes = plt.subplots(1, len(CURVES), figsize=(13, 5))
     for ax, (panel, curves) in zip(axes, CURVES.items()):
         for (mode, field, label), dash in zip(curves, ('-', '--')):
-            for model in ('pvt_mm', 'mmdet'):
+            for model in ('pvt_mm', *record.get('peers', ['mmdet'])):
                 values = [next(row for row in r['rows'] if row['mode'] == mode)
                           [f'{model}_{field}'] for r in runs]
                 k = growth_exponent(pixels, values)
