@@ -8,10 +8,10 @@ import pickle
 import pytest
 import torch
 
-from conftest import PY, TOY, official_v2_state_dict, run
+from conftest import PY, TOY, official_state_dict, official_v2_state_dict, run
 from pvt_mm import CheckpointError
-from pvt_mm.network.checkpoint import (check_model_state_dict, load_pretrained,
-                                       read_model_checkpoint)
+from pvt_mm.network.checkpoint import (check_model_state_dict, fit_backbone_keys,
+                                       load_pretrained, read_model_checkpoint)
 from pvt_mm.run.config import load_config
 
 CONFIG = osp.join(TOY, 'retinanet_pvt_v2_b0_toy.py')
@@ -99,3 +99,27 @@ def test_backbone_keys_in_no_pvt_layout_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match=r'r50\.pth: its backbone\. keys: no PVT weights '
                                               r'recognised'):
         read_model_checkpoint(str(tmp_path / 'r50.pth'))
+
+
+def test_an_official_v1_detector_file_leaves_the_class_tokens_row(tmp_path, capsys):
+    """The official PVT v1 detection code keeps the class token's row in its last position
+    embedding: the converted file's backbone.cls_pos_embed is left out (and said), the rest
+    loads strictly into the toy PVT-Tiny RetinaNet."""
+    from mmengine.registry import DefaultScope
+    cfg, task = load_config(osp.join(TOY, 'retinanet_pvt_t_toy.py'))
+    DefaultScope.get_instance('pvt_mm_test_whole_v1', scope_name=cfg.default_scope)
+    model = task.build_model(cfg)
+    official = official_state_dict('tiny', seed=4, classifier=False)
+    heads = {k: v for k, v in model.state_dict().items() if not k.startswith('backbone.')}
+    torch.save({'state_dict': {**{f'backbone.{k}': v for k, v in official.items()}, **heads}},
+               tmp_path / 'retinanet_pvt_t.pth')
+    state_dict, layout = read_model_checkpoint(str(tmp_path / 'retinanet_pvt_t.pth'))
+    assert layout == 'official' and 'backbone.cls_pos_embed' in state_dict
+    with pytest.raises(CheckpointError, match=r'Unexpected in the file \(1\): '
+                                              r'backbone\.cls_pos_embed'):
+        check_model_state_dict(model, state_dict, 'retinanet_pvt_t.pth')
+    fitted = fit_backbone_keys(model, state_dict, 'retinanet_pvt_t.pth')
+    check_model_state_dict(model, fitted, 'retinanet_pvt_t.pth')
+    model.load_state_dict(fitted, strict=True)
+    torch.testing.assert_close(model.backbone.stages[3].pos_embed, official['pos_embed4'][:, 1:],
+                               rtol=0, atol=0)

@@ -204,6 +204,20 @@ def read_model_checkpoint(source: str, map_location: str | torch.device = 'cpu'
     return {**{f'backbone.{k}': v for k, v in converted.items()}, **rest}, layout
 
 
+def fit_backbone_keys(model: nn.Module, state_dict: dict[str, Tensor],
+                      source: str) -> dict[str, Tensor]:
+    """A whole model's converted checkpoint with what its pvt_mm backbone has no use for
+    left out, as :func:`fit_classifier_keys` leaves it (the official detection files keep
+    the class token's row of the last position embedding), each thing left out logged."""
+    backbone = getattr(model, 'backbone', None)
+    if not hasattr(backbone, 'is_classifier'):  # no pvt_mm backbone: nothing to fit
+        return state_dict
+    part = {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')}
+    rest = {k: v for k, v in state_dict.items() if not k.startswith('backbone.')}
+    kept = fit_classifier_keys(backbone, part, source)
+    return {**{f'backbone.{k}': v for k, v in kept.items()}, **rest}
+
+
 def check_model_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor],
                            source: str) -> None:
     """Raises :class:`CheckpointError` unless a whole model's checkpoint (see
@@ -430,4 +444,4 @@ def _describe_model(model: nn.Module) -> str:
 __all__ = ['CheckpointError', 'check_family', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',
            'read_checkpoint', 'unwrap_state_dict',
            'load_pvt_state_dict', 'fit_classifier_keys', 'check_state_dict', 'load_pretrained',
-           'infer_arch', 'read_model_checkpoint', 'check_model_state_dict']
+           'infer_arch', 'read_model_checkpoint', 'fit_backbone_keys', 'check_model_state_dict']

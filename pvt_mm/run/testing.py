@@ -24,7 +24,8 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
     from mmengine.logging import print_log
     from mmengine.model import is_model_wrapper
 
-    from ..network.checkpoint import check_model_state_dict, read_model_checkpoint
+    from ..network.checkpoint import (check_model_state_dict, fit_backbone_keys,
+                                      read_model_checkpoint)
     from .amp import enable_amp_test, without_gpu_amp
     from .config import build_runner, prepare_config
     from .distributed import prepare_distributed
@@ -48,6 +49,8 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
         task.configure_out(cfg, out)
     runner = build_runner(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if layout:
+        state_dict = fit_backbone_keys(model, state_dict, checkpoint)
     check_model_state_dict(model, state_dict, checkpoint)
     if layout:
         model.load_state_dict(state_dict, strict=True)
