@@ -195,3 +195,15 @@ def test_plot_curves_draws_losses_and_metrics(tmp_path, capsys):
         plot_curves.main([str(tmp_path / 'work'), '--out', str(out), '--keys', 'acc'])
     with pytest.raises(FileNotFoundError, match='with training losses'):
         plot_curves.main([str(tmp_path), '--out', str(out)])
+
+
+@pytest.mark.parametrize('groups', [1, 4, 64])
+def test_a_convolutions_backward_counts_twice_its_forward_grouped_or_not(groups):
+    """The input's gradient and the weight's each take the forward's multiply-adds; torch's
+    own formula counts a grouped weight gradient `groups` times (PVTv2's depth-wise convs)."""
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1, groups=groups)
+    x = torch.randn(2, 64, 10, 12, requires_grad=True)
+    forward = count_macs(lambda: conv(x))[0]
+    assert forward == 64 * (64 // groups) * 9 * 2 * 10 * 12  # out x in/groups x k^2 x B x H x W
+    _, per_op = count_macs(lambda: conv(x).sum().backward())
+    assert per_op['convolution_backward'] == 2 * forward

@@ -6,7 +6,8 @@ inside ``nn.MultiheadAttention``. Multiply-adds are reported (one multiply-add =
 the convention of the paper's tables and of mmcv's counter); element-wise work (norms,
 activations, softmax, interpolation) is not counted. torch's counter has no formula for the
 CPU flash-attention kernel, so one is registered here: without it, the SRA attention of a
-fused model would count as zero.
+fused model would count as zero. Its convolution backward counts a grouped convolution's weight
+gradient as if ungrouped; that formula is corrected here.
 
 The official code's ``get_flops.py`` (both families) counts with mmcv 1.x's module counter
 plus the attention products, which also counts some element-wise work: LayerNorm and other
@@ -22,7 +23,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import (FlopCounterMode, conv_backward_flop,
+                                     sdpa_backward_flop_count, sdpa_flop_count)
 
 aten = torch.ops.aten
 
@@ -47,7 +49,28 @@ def _cpu_flash_sdpa_backward(grad_out_shape, query_shape, key_shape, value_shape
     return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
+def _conv_backward(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation,
+                   transposed, output_padding, groups, output_mask, out_shape=None,
+                   **kwargs) -> int:
+    """torch's formula, except a grouped convolution's weight gradient: torch counts it as if
+    ungrouped, ``groups`` times too much (512x for PVTv2-b2's stage-1 depth-wise conv). Each
+    weight's gradient sums one product per image and output position."""
+    args = (grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
+            output_padding, groups)
+    if transposed or groups == 1 or not output_mask[1]:
+        return conv_backward_flop(*args, output_mask, out_val=out_shape)
+    count = conv_backward_flop(*args, [output_mask[0], False, False], out_val=out_shape)
+    weights = 1
+    for n in w_shape:
+        weights *= n
+    positions = grad_out_shape[0]
+    for n in grad_out_shape[2:]:
+        positions *= n
+    return count + 2 * weights * positions
+
+
 CUSTOM_FORMULAS = {
+    aten.convolution_backward: _conv_backward,
     aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_sdpa,
     aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_flash_sdpa_backward,
 }
