@@ -142,6 +142,26 @@ def _mismatches(model: nn.Module, state_dict: Mapping[str, Tensor]
     return missing, unexpected, shapes
 
 
+def _mismatch_lines(missing: list[str], unexpected: list[str], shapes: list[str]) -> list[str]:
+    """The error's lines naming each kind of mismatch, the first keys of each."""
+    return [f'{what} ({len(items)}): {summarise_keys(items)}' for what, items in (
+        ('Missing in the file', missing), ('Unexpected in the file', unexpected),
+        ('Shape mismatches', shapes)) if items]
+
+
+def _split_backbone(state_dict: Mapping[str, Tensor]
+                    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """A whole model's keys as (its ``backbone.`` part without the prefix, the rest)."""
+    part = {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')}
+    rest = {k: v for k, v in state_dict.items() if not k.startswith('backbone.')}
+    return part, rest
+
+
+def _with_backbone(part: Mapping[str, Tensor], rest: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The inverse of :func:`_split_backbone`."""
+    return {**{f'backbone.{k}': v for k, v in part.items()}, **rest}
+
+
 def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
     """Raises :class:`CheckpointError` unless keys and shapes match ``model`` exactly."""
     missing, unexpected, shapes = _mismatches(model, state_dict)
@@ -163,13 +183,7 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source:
         lines.append('The file holds a backbone without the ImageNet classifier (class token, '
                      'final norm, head): a classifier needs a classification checkpoint, e.g. '
                      "the official pvt_small.pth; or build the backbone (num_classes=0).")
-    if missing:
-        lines.append(f'Missing in the file ({len(missing)}): {summarise_keys(missing)}')
-    if unexpected:
-        lines.append(f'Unexpected in the file ({len(unexpected)}): {summarise_keys(unexpected)}')
-    if shapes:
-        lines.append(f'Shape mismatches ({len(shapes)}): {summarise_keys(shapes)}')
-    raise CheckpointError('\n  '.join(lines))
+    raise CheckpointError('\n  '.join(lines + _mismatch_lines(missing, unexpected, shapes)))
 
 
 def read_model_checkpoint(source: str, map_location: str | torch.device = 'cpu'
@@ -191,17 +205,16 @@ def read_model_checkpoint(source: str, map_location: str | torch.device = 'cpu'
     state_dict = unwrap_state_dict(read_checkpoint(source, map_location), source)
     state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
                   for k, v in state_dict.items()}
-    backbone = {k: v for k, v in state_dict.items() if k.startswith('backbone.')}
+    backbone, rest = _split_backbone(state_dict)
     if not backbone:
         return state_dict, None
     try:
-        converted, layout = convert_state_dict(backbone, 'backbone.')
+        converted, layout = convert_state_dict(backbone)
     except LayoutError as e:
         raise CheckpointError(f'{source}: its backbone. keys: {e}') from None
     if layout in ('pvt_mm', 'pvt_mm_v2'):
         return state_dict, None
-    rest = {k: v for k, v in state_dict.items() if not k.startswith('backbone.')}
-    return {**{f'backbone.{k}': v for k, v in converted.items()}, **rest}, layout
+    return _with_backbone(converted, rest), layout
 
 
 def fit_backbone_keys(model: nn.Module, state_dict: dict[str, Tensor],
@@ -212,10 +225,8 @@ def fit_backbone_keys(model: nn.Module, state_dict: dict[str, Tensor],
     backbone = getattr(model, 'backbone', None)
     if not hasattr(backbone, 'is_classifier'):  # no pvt_mm backbone: nothing to fit
         return state_dict
-    part = {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')}
-    rest = {k: v for k, v in state_dict.items() if not k.startswith('backbone.')}
-    kept = fit_classifier_keys(backbone, part, source)
-    return {**{f'backbone.{k}': v for k, v in kept.items()}, **rest}
+    part, rest = _split_backbone(state_dict)
+    return _with_backbone(fit_classifier_keys(backbone, part, source), rest)
 
 
 def check_model_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor],
@@ -237,13 +248,7 @@ def check_model_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor],
                          "layout), not a whole model: load it through the backbone's init_cfg "
                          "(dict(type='Pretrained', checkpoint=...)) and train, or give a "
                          'checkpoint of this whole model.')
-    if missing:
-        lines.append(f'Missing in the file ({len(missing)}): {summarise_keys(missing)}')
-    if unexpected:
-        lines.append(f'Unexpected in the file ({len(unexpected)}): {summarise_keys(unexpected)}')
-    if shapes:
-        lines.append(f'Shape mismatches ({len(shapes)}): {summarise_keys(shapes)}')
-    raise CheckpointError('\n  '.join(lines))
+    raise CheckpointError('\n  '.join(lines + _mismatch_lines(missing, unexpected, shapes)))
 
 
 def fit_classifier_keys(model: nn.Module, state_dict: dict[str, Tensor],
