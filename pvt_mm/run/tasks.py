@@ -105,19 +105,14 @@ class Task:
         return ''
 
     # -- ONNX ------------------------------------------------------------------------
-    def export_shape(self, cfg: Any, size_divisor: int | None = None) -> tuple[int, int]:
-        """The example size: the test pipeline's resize target (h, w), padded to
-        ``size_divisor`` (default: as the data preprocessor pads); 512x512 when the config
-        names none."""
-        for t in _test_pipeline(cfg):
-            if t.get('type', '').endswith('Resize') and t.get('scale'):
-                w, h = t['scale'] if not isinstance(t['scale'], int) else (t['scale'],) * 2
-                h, w = min(h, w), max(h, w)  # keep_ratio: a landscape image fills (short, long)
-                if size_divisor is None:
-                    pre = cfg.model.get('data_preprocessor', {})
-                    size_divisor = pre.get('pad_size_divisor') or pre.get('size_divisor') or 1
-                return (-(-h // size_divisor) * size_divisor, -(-w // size_divisor) * size_divisor)
-        return (512, 512)
+    def export_shape(self, cfg: Any) -> tuple[int, int]:
+        """The example size: the test pipeline's resize target (h, w), padded as the data
+        preprocessor pads; 512x512 when the config names none."""
+        target = _test_resize(cfg)
+        if target is None:
+            return (512, 512)
+        pre = cfg.model.get('data_preprocessor', {})
+        return _padded(target, pre.get('pad_size_divisor') or pre.get('size_divisor') or 1)
 
     def exportable(self, model: nn.Module, example: Tensor) -> tuple[Callable, str, list[dict]]:
         """``(fn, part, groups)``: ``fn(model, x)`` computes the exported outputs; ``part``
@@ -142,6 +137,19 @@ class Task:
 
 def _test_pipeline(cfg: Any) -> list:
     return cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+
+
+def _test_resize(cfg: Any) -> tuple[int, int] | None:
+    """The test pipeline's resize target as (h, w), or None when it resizes nothing."""
+    for t in _test_pipeline(cfg):
+        if t.get('type', '').endswith('Resize') and t.get('scale'):
+            w, h = t['scale'] if not isinstance(t['scale'], int) else (t['scale'],) * 2
+            return min(h, w), max(h, w)  # keep_ratio: a landscape image fills (short, long)
+    return None
+
+
+def _padded(shape: tuple[int, int], divisor: int) -> tuple[int, int]:
+    return tuple(-(-n // divisor) * divisor for n in shape)
 
 
 def _sample_meta(shape: tuple[int, int]) -> dict:
@@ -314,13 +322,12 @@ class Segmentation(Task):
         """The test pipeline's resize target (h, w), padded as mmseg's data preprocessor pads
         at test time (its ``test_cfg``: ``size`` or ``size_divisor``); the crop size when the
         pipeline resizes nothing."""
-        if not any(t.get('type', '').endswith('Resize') and t.get('scale')
-                   for t in _test_pipeline(cfg)):
+        target = _test_resize(cfg)
+        if target is None:
             return tuple(cfg.crop_size) if cfg.get('crop_size') else super().export_shape(cfg)
         pad = (cfg.model.get('data_preprocessor') or {}).get('test_cfg') or {}
-        if pad.get('size'):
-            return tuple(pad['size'])
-        return super().export_shape(cfg, size_divisor=pad.get('size_divisor') or 1)
+        return tuple(pad['size']) if pad.get('size') else \
+            _padded(target, pad.get('size_divisor') or 1)
 
     def exportable(self, model, example):
         from mmseg.models.segmentors import EncoderDecoder
