@@ -19,8 +19,9 @@ EXTRAS = {
     'det': [MMCV, 'mmdet>=3.0.0,<3.4.0', 'pycocotools'],
     'seg': [MMCV, 'mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],
     'cls': [MMCV, 'mmpretrain>=1.0.0,<1.3.0'],
-    # tools/deployment/: ONNX export (torch.export + onnxscript) and onnxruntime.
-    'deploy': ['onnx', 'onnxscript', 'onnxruntime'],
+    # tools/deployment/: ONNX export (torch.export + onnxscript) and onnxruntime; pvt_deploy's
+    # second runtime (it needs neither torch nor OpenMMLab: requirements/deploy.txt).
+    'deploy': ['onnx', 'onnxscript', 'onnxruntime', 'openvino'],
     # transformers: its own Pvt classes write the HF-layout files the tests load.
     'tests': ['pytest', 'hypothesis', 'transformers'],
 }
@@ -36,7 +37,8 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.9',
-    packages=find_packages(include=['pvt_mm', 'pvt_mm.*']),
+    # pvt_deploy: the end-to-end ONNX runner, importable without torch (requirements/deploy.txt).
+    packages=find_packages(include=['pvt_mm', 'pvt_mm.*', 'pvt_deploy']),
     install_requires=[
         'torch>=2.1',
         'timm>=1.0',

@@ -25,7 +25,7 @@ pins_hash() {
 stack_imports() {
   "$PY" - <<'PY' >/dev/null 2>&1
 import torch, torchvision, timm, mmcv, mmengine, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm
-import onnx, onnxscript, onnxruntime
+import onnx, onnxscript, onnxruntime, openvino, pvt_deploy
 from mmcv.ops import nms
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]])
 nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
@@ -82,14 +82,14 @@ if ! mmcv_ok || [ "$(cat "$MMCV_TORCH" 2>/dev/null)" != "$TORCH_NOW" ]; then
   echo "$TORCH_NOW" > "$MMCV_TORCH"
 fi
 
-# pvt_mm's extras 'all' (mmdet, mmsegmentation, mmpretrain, pycocotools, onnx, onnxruntime,
+# pvt_mm's extras 'all' (mmdet, mmsegmentation, mmpretrain, pycocotools, onnx, onnxruntime, openvino,
 # tensorboard) and 'tests', under the pins; mmcv is in place already.
 log "installing pvt_mm in editable mode with its extras all and tests (setup.py)"
 "${PIP[@]}" install -q -c "$CONSTRAINTS" --no-build-isolation -e "$ROOT[all,tests]"
 
 torch_ok || die "something moved torch to $(torch_version); check requirements/constraints.txt"
 if ! stack_imports; then
-  "$PY" -c 'import torch, torchvision, timm, mmcv.ops, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm, onnx, onnxscript, onnxruntime' || true
+  "$PY" -c 'import torch, torchvision, timm, mmcv.ops, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm, onnx, onnxscript, onnxruntime, openvino, pvt_deploy' || true
   die "the installed stack does not import (see the traceback above)"
 fi
 pins_hash > "$STAMP"

@@ -2,6 +2,7 @@
 size, checked with onnxruntime against PyTorch; whole detectors and segmentors give
 tools/test.py's predictions through onnx_infer.py and the upstream heads' post-processing.
 """
+import json
 import os.path as osp
 import pickle
 
@@ -124,12 +125,14 @@ def test_retinanet_onnx_gives_tools_tests_detections(tmp_path, demo_run):
     wide = tmp_path / 'wide'  # 200x120 images: resized to 160x96 by the test pipeline
     run([PY, 'tools/data/make_toy_data.py', '--out', str(wide), '--train', '1', '--val', '2',
          '--width', '200', '--height', '120', '--seed', '3'])
+    expected = {}  # image path -> tools/test.py's prediction
     for data in (demo_run['data'] / 'coco', wide / 'coco'):
         preds = tmp_path / f'{data.parent.name}.pkl'
         run([PY, 'tools/test.py', config, ckpt, '--work-dir', str(tmp_path / 'work'),
              '--data-root', str(data) + '/', '--out', str(preds)])
         by_image = {osp.basename(p['img_path']): p for p in pickle.load(open(preds, 'rb'))}
         for name in sorted(by_image)[:2]:
+            expected[str(data / 'val2017' / name)] = by_image[name]
             dump = tmp_path / f'onnx_{name}.pkl'
             out = run([PY, 'tools/deployment/onnx_infer.py', str(data / 'val2017' / name),
                        config, onnx_file, '--out', str(tmp_path / f'{name}.png'),
@@ -137,6 +140,23 @@ def test_retinanet_onnx_gives_tools_tests_detections(tmp_path, demo_run):
             _same_detections(pickle.load(open(dump, 'rb'))[0], by_image[name])
         assert ('on a 96x160 input' if data.parent == wide else 'on a 128x160 input') in out
     assert 'detections above 0.3: ' in out and (tmp_path / f'{name}.png').stat().st_size > 0
+    # The whole predictor in one graph, run without torch: the same detections, in the
+    # original image's pixels (the wide images' boxes scaled back by 200/160).
+    from test_end2end import run_without_torch
+    e2e = str(tmp_path / 'retinanet_e2e.onnx')
+    out = run([PY, 'tools/deployment/export_onnx.py', config, ckpt, '--out', e2e, '--end2end',
+               '--dynamic', '--check-shape', '128', '160', '--check-shape', '96', '160',
+               '--repeat', '1'])
+    assert 'verified' in out and 'at 96x160' in out, out[-2000:]
+    for runtime in ('onnxruntime', 'openvino'):
+        result = tmp_path / f'{runtime}.json'
+        out = run_without_torch([e2e, *expected, '--runtime', runtime, '--json', str(result),
+                                 '--out-dir', str(tmp_path / runtime)])
+        got = json.load(open(result))
+        assert [p['input_shape'] for p in got] == [[128, 160]] * 2 + [[96, 160]] * 2, out
+        for pred in got:
+            _same_detections(dict(pred_instances=pred), expected[pred['image']])
+    assert 'openvino (f32)' in out
     # The backbone alone from the same checkpoint (PVT's own strict loader), explicit path.
     out = run([PY, 'tools/deployment/export_onnx.py', config, ckpt, '--out',
                str(tmp_path / 'backbone.onnx'), '--backbone-only', '--attention', 'explicit',
@@ -163,6 +183,12 @@ def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, mini_data):
                '--dynamic', '--shape', '128', '160', '--check-shape', '96', '160',
                '--check-shape', '100', '100', '--repeat', '1'])
     assert 'verified' in out, out[-2000:]
+    e2e = str(tmp_path / 'fpn_e2e.onnx')
+    out = run([PY, 'tools/deployment/export_onnx.py', config, ckpt, '--out', e2e, '--end2end',
+               '--dynamic', '--shape', '128', '160', '--check-shape', '96', '160',
+               '--repeat', '1'])
+    assert 'verified' in out, out[-2000:]
+    from test_end2end import run_without_torch
     wide = tmp_path / 'wide'
     run([PY, 'tools/data/make_toy_data.py', '--out', str(wide), '--train', '1', '--val', '1',
          '--width', '200', '--height', '120', '--seed', '3'])
@@ -179,6 +205,18 @@ def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, mini_data):
         expected = np.asarray(Image.open(pngs / 'toy_val_00000.png')).astype(np.int64)
         assert label.shape == expected.shape == Image.open(image).size[::-1]
         assert (label == expected).all(), (label != expected).mean()
+        # The end-to-end graph without torch: its label map at the input's size, scaled to
+        # the image by nearest neighbour. Where the test resize changed nothing that is
+        # tools/test.py's map exactly; where it did, mmseg interpolates the logits to the
+        # image instead, which moves class boundaries by a pixel.
+        run_without_torch([e2e, str(image), '--out-dir', str(tmp_path / f'e2e_{root.name}')])
+        label = np.asarray(Image.open(tmp_path / f'e2e_{root.name}' /
+                                      'toy_val_00000_labels.png')).astype(np.int64)
+        assert label.shape == expected.shape
+        if root == mini_data:
+            assert (label == expected).all(), (label != expected).mean()
+        else:
+            assert (label == expected).mean() > 0.97, (label == expected).mean()
 
 
 @pytest.mark.slow

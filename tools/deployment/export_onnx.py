@@ -1,7 +1,7 @@
 """Export a PVT detector, segmentor or classifier, or its backbone alone, to ONNX.
 
     python tools/deployment/export_onnx.py CONFIG [CHECKPOINT] --out FILE.onnx
-        [--shape H W] [--dynamic] [--backbone-only] [--attention fused|explicit]
+        [--shape H W] [--dynamic] [--backbone-only | --end2end] [--attention fused|explicit]
         [--check-shape H W ...] [--no-verify] [--cfg-options k=v ...]
 
 What is exported (the graph's input is what the model's data preprocessor hands the network:
@@ -15,6 +15,10 @@ a normalised, padded (1, 3, H, W) float tensor):
   proposals, box and mask heads) is not exported.
 * segmentors (Semantic FPN, Trans2Seg): the decode head's logits (stride 4).
 * classifiers: the class scores.
+* ``--end2end``: the whole predictor, from a (1, 3, H, W) RGB 0-255 image (after the test
+  pipeline's resize, which the file's metadata states) to boxes, scores and labels
+  (single-stage detectors: decoding and NMS in the graph), the label map (segmentors) or
+  class probabilities (classifiers). ``python -m pvt_deploy`` runs it without torch.
 * DETR: only with ``--backbone-only`` (its transformer builds padding masks from per-image
   sizes in Python); asked for whole, the tool says so and stops.
 
@@ -53,6 +57,11 @@ def parse_args(argv=None):
     parser.add_argument('--dynamic', action='store_true',
                         help='height and width as dynamic axes: one file for every input size')
     parser.add_argument('--backbone-only', action='store_true', help='export the backbone alone')
+    parser.add_argument('--end2end', action='store_true',
+                        help='the whole predictor in one graph: input an RGB 0-255 image after '
+                             "the test pipeline's resize; outputs boxes, scores and labels "
+                             '(single-stage detectors), the label map (segmentors) or class '
+                             'probabilities (classifiers); run it with `python -m pvt_deploy`')
     parser.add_argument('--attention', choices=['fused', 'explicit'], default='fused',
                         help="PVT's attention path: F.scaled_dot_product_attention (fused) or "
                              'the explicit softmax(QK^T/sqrt(d))V')
@@ -74,7 +83,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     export_model(args.config, args.checkpoint, out=args.out, shape=args.shape,
-                 dynamic=args.dynamic, backbone_only=args.backbone_only,
+                 dynamic=args.dynamic, backbone_only=args.backbone_only, end2end=args.end2end,
                  attention=args.attention, check_shapes=args.check_shape,
                  tolerance=args.tolerance, verify=not args.no_verify, repeat=args.repeat,
                  opset=args.opset, cfg_options=args.cfg_options)

@@ -32,11 +32,14 @@ from ...network import PVT
 from ..tasks import NotExportableError, Task
 
 # Keys pvt_mm writes into the ONNX file's metadata_props.
-META_PART = 'pvt_mm.part'  # backbone | detector | detector_rpn | segmentor | classifier
+META_PART = 'pvt_mm.part'  # backbone | detector | detector_rpn | segmentor | classifier | end2end
 META_TASK = 'pvt_mm.task'  # det | seg | cls (the task table's names)
 META_OUTPUTS = 'pvt_mm.outputs'  # json: how the outputs group into the head's arguments
 META_MODEL = 'pvt_mm.model'  # the model's type, e.g. RetinaNet
 META_CLASSES = 'pvt_mm.classes'  # json: the class names the checkpoint was trained on
+# json, end-to-end graphs: what a runner needs without torch (input, resize steps, classes,
+# outputs, the graph's thresholds); pvt_deploy reads it.
+META_END2END = 'pvt_mm.end2end'
 
 
 class _Part(nn.Module):
@@ -204,11 +207,11 @@ def read_metadata(path: str) -> dict[str, Any]:
     import onnx
     proto = onnx.load(path, load_external_data=False)
     meta = {p.key: p.value for p in proto.metadata_props if p.key.startswith('pvt_mm.')}
-    for key in (META_OUTPUTS, META_CLASSES):
+    for key in (META_OUTPUTS, META_CLASSES, META_END2END):
         if key in meta:
             meta[key] = json.loads(meta[key])
     return meta
 
 
 __all__ = ['NotExportableError', 'exportable_part', 'export_onnx', 'read_metadata',
-           'META_PART', 'META_TASK', 'META_OUTPUTS', 'META_MODEL', 'META_CLASSES']
+           'META_PART', 'META_TASK', 'META_OUTPUTS', 'META_MODEL', 'META_CLASSES', 'META_END2END']

@@ -35,49 +35,103 @@ def timed(fn: Any, repeat: int) -> tuple[Any, float]:
     return out, statistics.median(times)
 
 
+def example_input(shape: Sequence[int], image: bool = False, seed: int = 0) -> Any:
+    """A (1, 3, H, W) input: unit-scale normal values (what a data preprocessor hands the
+    network), or with ``image`` whole numbers 0-255 (what an end-to-end graph takes)."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    if image:
+        return torch.randint(0, 256, (1, 3, *shape), generator=g).float()
+    return torch.randn(1, 3, *shape, generator=g)
+
+
+DETECTIONS = ['boxes', 'scores', 'labels']  # an end-to-end detector's outputs
+
+
+def detection_diffs(ref: Sequence[Any], outs: Sequence[Any], shape: Sequence[int]) -> dict:
+    """Two runs' detections paired one to one (same label, nearest score and box): per
+    output, the largest |difference| over the pairs and its scale. Scores that tie to a few
+    ulps may come out of NMS in either order, so the outputs are not compared row by row.
+
+    A PyTorch detection without a partner counts as a label difference of 1; a different
+    number of detections is the ``count`` difference.
+    """
+    import numpy as np
+    (b1, s1, l1), (b2, s2, l2) = [r.double().numpy() for r in ref], outs
+    free = np.ones(len(s2), bool)
+    box_diff = score_diff = label_diff = 0.0
+    for box, score, label in zip(b1, s1, l1):
+        cost = np.abs(s2 - score) + np.abs(b2 - box).max(1) / max(1.0, float(np.abs(b1).max()))
+        cost = np.where(free & (l2 == label), cost, np.inf)
+        j = int(np.argmin(cost))
+        if not np.isfinite(cost[j]):
+            label_diff = 1.0
+            continue
+        free[j] = False
+        box_diff = max(box_diff, float(np.abs(b2[j] - box).max()))
+        score_diff = max(score_diff, abs(float(s2[j]) - float(score)))
+    return dict(boxes=(box_diff, max(1.0, float(np.abs(b1).max(initial=0)))),
+                scores=(score_diff, 1.0), labels=(label_diff, 1.0),
+                count=(float(abs(len(s1) - len(s2))), 1.0))
+
+
 def compare(session: Any, module: Any, names: list[str], shape: Sequence[int], repeat: int,
-            seed: int = 0) -> tuple[dict, float, float]:
-    """onnxruntime against PyTorch on one unit-scale normal input: per output, the largest
-    |difference| and the scale it is judged against (the largest |value|, at least 1)."""
+            seed: int = 0, image: bool = False) -> tuple[dict, float, float]:
+    """onnxruntime against PyTorch on one input (:func:`example_input`): per output, the
+    largest |difference| and the scale it is judged against (the largest |value|, at least
+    1). Outputs of different shapes (a different number of detections) raise."""
     import numpy as np
     import torch
-    x = torch.randn(1, 3, *shape, generator=torch.Generator().manual_seed(seed))
+    x = example_input(shape, image, seed)
     with torch.no_grad():
         ref, t_torch = timed(lambda: module(x), repeat)
+    ref = (ref,) if isinstance(ref, torch.Tensor) else ref
     outs, t_ort = timed(lambda: session.run(None, {'input': x.numpy()}), repeat)
+    if names == DETECTIONS:
+        return detection_diffs(ref, outs, shape), t_torch, t_ort
     diffs = {}
     for name, r, o in zip(names, ref, outs):
         if tuple(r.shape) != o.shape:
             raise AssertionError(f'{name}: onnxruntime gave shape {o.shape}, PyTorch '
                                  f'{tuple(r.shape)} at input {shape[0]}x{shape[1]}.')
+        if r.numel() == 0:
+            diffs[name] = (0.0, 1.0)
+            continue
+        r = r.double()
         diffs[name] = (float(np.abs(o - r.numpy()).max()), max(1.0, float(r.abs().max())))
     return diffs, t_torch, t_ort
 
 
 def export_model(config: str, checkpoint: str | None = None, *, out: str,
                  shape: Sequence[int] | None = None, dynamic: bool = False,
-                 backbone_only: bool = False, attention: str = 'fused',
+                 backbone_only: bool = False, end2end: bool = False, attention: str = 'fused',
                  check_shapes: Sequence[Sequence[int]] = (), tolerance: float = 1e-4,
                  verify: bool = True, repeat: int = 3, opset: int | None = None,
                  cfg_options: dict | None = None) -> None:
     """Exports the config's model (or its backbone) to ``out``; unless ``verify`` is off,
     runs onnxruntime beside PyTorch at the example size (and, with ``dynamic``, at
     ``check_shapes`` or one other size) and stops when an output differs by more than
-    ``tolerance`` of its magnitude."""
+    ``tolerance`` of its magnitude. With ``end2end`` the graph is the whole predictor, from
+    an RGB 0-255 image to the task's predictions (:meth:`pvt_mm.run.tasks.Task.end2end`)."""
     import torch
 
     from ...network import PVT
     from ..config import load_config
     from ..tasks import NotExportableError
-    from .export import (META_CLASSES, META_MODEL, META_OUTPUTS, META_PART, META_TASK,
-                         export_onnx, exportable_part)
+    from .export import (META_CLASSES, META_END2END, META_MODEL, META_OUTPUTS, META_PART,
+                         META_TASK, export_onnx, exportable_part)
 
     if checkpoint and not osp.isfile(checkpoint):
         raise SystemExit(f'export_onnx: checkpoint {checkpoint!r} does not exist.')
+    if end2end and backbone_only:
+        raise SystemExit('export_onnx: --end2end and --backbone-only exclude each other.')
     cfg, task = load_config(config, cfg_options)
     shape = tuple(shape) if shape else task.export_shape(cfg)
     model = task.build_eval_model(cfg)
     dataset_meta = load_weights(model, checkpoint, backbone_only) if checkpoint else None
+    if not (dataset_meta or {}).get('classes'):  # the config's, as onnx_infer.py takes them
+        from .onnx_inference import dataset_metainfo
+        dataset_meta = dataset_metainfo(cfg, task)
     if not isinstance(model.backbone, PVT):
         raise SystemExit(f'export_onnx: the backbone is {type(model.backbone).__name__}, not '
                          "pvt_mm.PVT or pvt_mm.PVTv2; this tool exports pvt_mm's models.")
@@ -85,15 +139,37 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
     if min(shape) < model.backbone.min_input_size:
         raise SystemExit(f'export_onnx: --shape {shape[0]} {shape[1]} is below the backbone\'s '
                          f'minimum input of {model.backbone.min_input_size} px a side.')
-    example = torch.randn(1, 3, *shape, generator=torch.Generator().manual_seed(0))
+    example = example_input(shape, image=end2end)
     try:
-        module, part, names, groups = exportable_part(model, task, example=example,
-                                                      backbone_only=backbone_only)
+        if end2end:
+            from .end2end import resize_steps
+            from ..tasks import _test_pipeline
+            module, names, constants = task.end2end(model, cfg)
+            part, groups = 'end2end', [dict(name=n, levels=1) for n in names]
+            steps = resize_steps(_test_pipeline(cfg))
+            least = getattr(module, 'trace_size', 0)
+            if dynamic and min(shape) < least:
+                # A map of 1 is traced as a constant (torch.export specialises size 1):
+                # every level at least 2 keeps the graph general.
+                shape = tuple(max(n, least) for n in shape)
+                example = example_input(shape, image=True)
+                print(f'  traced at {shape[0]}x{shape[1]}: every pyramid level at least 2 '
+                      'wide, so that no map size is traced as a constant')
+        else:
+            module, part, names, groups = exportable_part(model, task, example=example,
+                                                          backbone_only=backbone_only)
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
         meta = {META_PART: part, META_TASK: task.name, META_MODEL: type(model).__name__,
                 META_OUTPUTS: json.dumps(groups)}
         if dataset_meta and dataset_meta.get('classes'):
             meta[META_CLASSES] = json.dumps(list(dataset_meta['classes']))
+        if end2end:
+            meta[META_END2END] = json.dumps(dict(
+                task=task.name, model=type(model).__name__, outputs=names,
+                input='(1, 3, H, W) float32, RGB, 0-255, after the resize steps',
+                resize=steps, preprocess=module.image_input.describe(), constants=constants,
+                classes=list((dataset_meta or {}).get('classes') or []),
+                palette=[list(c) for c in (dataset_meta or {}).get('palette') or []]))
         info = export_onnx(module, example, out, output_names=names, dynamic=dynamic,
                            opset=opset, metadata=meta)
     except NotExportableError as e:
@@ -107,6 +183,10 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
         rng = ', '.join(f'{k} >= {lo}' + (f' and <= {hi}' if hi else '')
                         for k, (lo, hi) in info['input_range'].items())
         print(f'  input (1, 3, height, width), dynamic: traced for {rng}')
+        bounded = {k: hi for k, (lo, hi) in info['input_range'].items() if hi}
+        if end2end and bounded:
+            raise SystemExit(f'export_onnx: the graph was traced for {rng} only: a map of the '
+                             f'example was 1 wide. Export at a larger --shape.')
     print(f'  outputs: {", ".join(names)}')
     if not verify:
         return
@@ -121,7 +201,7 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
         print('  --check-shape ignored: the graph is fixed at the example size (no --dynamic)')
     worst, failed = 0.0, []
     for hw in shapes:
-        diffs, t_torch, t_ort = compare(session, module, names, hw, repeat)
+        diffs, t_torch, t_ort = compare(session, module, names, hw, repeat, image=end2end)
         top = max(diffs, key=lambda k: diffs[k][0] / diffs[k][1])
         diff, scale = diffs[top]
         worst = max(worst, diff / scale)
@@ -130,6 +210,10 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
               '(PyTorch)')
         if diff > tolerance * scale:
             failed.append(f'{hw[0]}x{hw[1]}')
+    if failed and end2end and names == DETECTIONS and not checkpoint:
+        print('  random weights: their detection scores tie to a few ulps, so NMS may keep other '
+              'boxes in each runtime; verify with a checkpoint')
+        return
     if failed:
         raise SystemExit(f'export_onnx: onnxruntime disagrees with PyTorch at {", ".join(failed)} '
                          f'(relative |diff| {worst:.2e} > --tolerance {tolerance:g}); '
@@ -138,4 +222,4 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
           f'(tolerance {tolerance:g})')
 
 
-__all__ = ['export_model', 'load_weights', 'compare', 'timed']
+__all__ = ['export_model', 'load_weights', 'compare', 'timed', 'example_input']

@@ -22,6 +22,10 @@ def check_exported(meta: dict, onnx_path: str, task: Task, model: Any) -> None:
         raise SystemExit(f'onnx_infer: {onnx_path} carries no pvt_mm metadata: export it with '
                          'tools/deployment/export_onnx.py.')
     if part not in WHOLE_PARTS:
+        if part == 'end2end':
+            raise SystemExit(f'onnx_infer: {onnx_path} is an end-to-end graph (exported with '
+                             '--end2end): it needs no post-processing; run it with '
+                             '`python -m pvt_deploy`.')
         what = {'backbone': 'only a backbone (exported with --backbone-only)',
                 'detector_rpn': "a two-stage detector up to its RPN (the RoI stage is not "
                                 'exported)'}.get(part, part)
@@ -32,15 +36,21 @@ def check_exported(meta: dict, onnx_path: str, task: Task, model: Any) -> None:
                          f'but the config builds a {type(model).__name__}.')
 
 
-def build_postprocessor(cfg: Any, task: Task) -> Any:
-    """The model built from the config (no weights): its data preprocessor and heads' post-
-    processing are what PyTorch inference uses; and the dataset's class names."""
-    model = task.build_eval_model(cfg)
+def dataset_metainfo(cfg: Any, task: Task) -> dict:
+    """The test dataset's metainfo (class names, palette): its class's, updated by the
+    config's ``metainfo``."""
     dataset_cfg = cfg.test_dataloader.dataset
     dataset_cls = task.registry('DATASETS').get(dataset_cfg.type)
     meta = dict(getattr(dataset_cls, 'METAINFO', {}) or {})
     meta.update(dataset_cfg.get('metainfo') or {})
-    model.dataset_meta = meta
+    return meta
+
+
+def build_postprocessor(cfg: Any, task: Task) -> Any:
+    """The model built from the config (no weights): its data preprocessor and heads' post-
+    processing are what PyTorch inference uses; and the dataset's class names."""
+    model = task.build_eval_model(cfg)
+    model.dataset_meta = dataset_metainfo(cfg, task)
     return model
 
 
@@ -107,4 +117,5 @@ def onnx_predict(image: str, config: str, onnx_file: str, *, out: str, score_thr
     return result
 
 
-__all__ = ['onnx_predict', 'check_exported', 'build_postprocessor', 'preprocess']
+__all__ = ['onnx_predict', 'check_exported', 'build_postprocessor', 'preprocess',
+           'dataset_metainfo']
