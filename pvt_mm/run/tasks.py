@@ -127,13 +127,19 @@ class Task:
     def end2end(self, model: nn.Module, cfg: Any) -> tuple[nn.Module, list[str], dict]:
         """``(module, output_names, constants)`` for ``export_onnx.py --end2end``: ``module``
         maps a (1, 3, H, W) RGB 0-255 image to the task's predictions
-        (:mod:`pvt_mm.run.deployment.end2end`); ``constants`` are the thresholds written
-        into the graph.
+        (:mod:`pvt_mm.run.end2end`); ``constants`` are the thresholds written into the graph.
 
         Raises:
             NotExportableError: the model's post-processing has no graph here (the reason).
         """
-        raise NotImplementedError
+        try:
+            module, names = self._end2end(model, cfg)
+        except ValueError as e:  # end2end.NotEnd2EndError
+            raise NotExportableError(str(e)) from None
+        return module, names, module.constants()
+
+    def _end2end(self, model: nn.Module, cfg: Any) -> tuple[nn.Module, list[str]]:
+        raise NotExportableError(f'{self.what}: no end-to-end graph.')
 
     def postprocess(self, model: nn.Module, groups: list[dict], outputs: list[Tensor],
                     samples: list) -> Any:
@@ -264,24 +270,24 @@ class Detection(Task):
             f'{kind}: pvt_mm exports single-stage detectors whole and two-stage ones up to '
             'their RPN; this detector is neither. Export the backbone with --backbone-only.')
 
-    def end2end(self, model, cfg):
+    def _end2end(self, model, cfg):
         from mmdet.models.detectors import (DetectionTransformer, SingleStageDetector,
                                             TwoStageDetector)
 
-        from .deployment.end2end import DenseDetector, ImageInput
+        from .end2end import DenseDetector, ImageInput
         kind = type(model).__name__
         if isinstance(model, DetectionTransformer):
             self.exportable(model, None)  # raises, with the reason
         if isinstance(model, TwoStageDetector):
             raise NotExportableError(
-                f'{kind} (two-stage): --end2end writes single-stage detectors; the RoI '
-                "stage's proposals are not exported. Without --end2end the backbone, neck "
-                "and RPN export to raw outputs.")
+                f'{kind} (two-stage): --end2end writes single-stage detectors; the RoI stage '
+                '(proposals, RoIAlign, the box and mask heads) is not written as a graph. '
+                'Without --end2end the backbone, neck and RPN export to raw outputs.')
         if not isinstance(model, SingleStageDetector):
             raise NotExportableError(f'{kind}: --end2end writes single-stage detectors.')
         pre = model.data_preprocessor
         module = DenseDetector(model, ImageInput(pre, pre.pad_size_divisor, pre.pad_value))
-        return module, ['boxes', 'scores', 'labels'], module.constants()
+        return module, ['boxes', 'scores', 'labels']
 
     def postprocess(self, model, groups, outputs, samples):
         args, i = [], 0
@@ -367,9 +373,9 @@ class Segmentation(Task):
                                      '--backbone-only.')
         return (lambda m, x: m._forward(x)), self.onnx_part, [dict(name='seg_logits', levels=1)]
 
-    def end2end(self, model, cfg):
-        from .deployment.end2end import ImageInput, Segmentor
-        self.exportable(model, None)  # EncoderDecoder only: raises otherwise
+    def _end2end(self, model, cfg):
+        from .end2end import ImageInput, Segmentor
+        self.exportable(model, None)  # mmseg EncoderDecoder only: raises otherwise
         pad = (cfg.model.get('data_preprocessor') or {}).get('test_cfg') or {}
         if pad.get('size'):
             raise NotExportableError(
@@ -377,7 +383,7 @@ class Segmentation(Task):
                 'an end-to-end graph pads to a size divisor (test_cfg=dict(size_divisor=N)).')
         pre = model.data_preprocessor
         module = Segmentor(model, ImageInput(pre, pad.get('size_divisor') or 1, pre.pad_val))
-        return module, ['labels'], dict(align_corners=module.align_corners)
+        return module, ['labels']
 
     def postprocess(self, model, groups, outputs, samples):
         if model.test_cfg.get('mode', 'whole') != 'whole':
@@ -435,10 +441,9 @@ class Classification(Task):
     def exportable(self, model, example):
         return (lambda m, x: m(x, mode='tensor')), self.onnx_part, [dict(name='cls_score', levels=1)]
 
-    def end2end(self, model, cfg):
-        from .deployment.end2end import Classifier, ImageInput
-        module = Classifier(model, ImageInput(model.data_preprocessor, 1, 0))
-        return module, ['probabilities'], dict(multi_label=module.multi_label)
+    def _end2end(self, model, cfg):
+        from .end2end import Classifier, ImageInput
+        return Classifier(model, ImageInput(model.data_preprocessor, 1, 0)), ['probabilities']
 
     def postprocess(self, model, groups, outputs, samples):
         return model.head._get_predictions(outputs[0], samples)[0]

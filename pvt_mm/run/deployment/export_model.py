@@ -112,7 +112,7 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
     runs onnxruntime beside PyTorch at the example size (and, with ``dynamic``, at
     ``check_shapes`` or one other size) and stops when an output differs by more than
     ``tolerance`` of its magnitude. With ``end2end`` the graph is the whole predictor, from
-    an RGB 0-255 image to the task's predictions (:meth:`pvt_mm.run.tasks.Task.end2end`)."""
+    an RGB 0-255 image to the task's predictions (:mod:`pvt_mm.run.end2end`)."""
     import torch
 
     from ...network import PVT
@@ -142,11 +142,14 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
     example = example_input(shape, image=end2end)
     try:
         if end2end:
-            from .end2end import resize_steps
+            from ..end2end import NotEnd2EndError, resize_steps
             from ..tasks import _test_pipeline
             module, names, constants = task.end2end(model, cfg)
             part, groups = 'end2end', [dict(name=n, levels=1) for n in names]
-            steps = resize_steps(_test_pipeline(cfg))
+            try:
+                steps = resize_steps(_test_pipeline(cfg))
+            except NotEnd2EndError as e:
+                raise NotExportableError(str(e)) from None
             least = getattr(module, 'trace_size', 0)
             if dynamic and min(shape) < least:
                 # A map of 1 is traced as a constant (torch.export specialises size 1):

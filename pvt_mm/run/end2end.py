@@ -14,6 +14,8 @@ The graph's input is one image as the caller has it after the config's test resi
 What stays outside is what needs the original image: reading it, the test pipeline's resize,
 and mapping boxes (or the label map) back to it. :func:`resize_steps` writes that resize into
 the file's metadata so that a runner without torch (``pvt_deploy``) can repeat it.
+Which module a model gets is the task table's (:meth:`pvt_mm.run.tasks.Task.end2end`); this
+file imports nothing of pvt_mm.
 """
 from __future__ import annotations
 
@@ -22,7 +24,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..tasks import NotExportableError
+
+class NotEnd2EndError(ValueError):
+    """A model or test pipeline without an end-to-end graph here; the message says why (the
+    task table turns it into its NotExportableError)."""
+
 
 # The single-stage heads whose post-processing is written here, by how their per-level
 # outputs become boxes. Another head (with its own predict_by_feat) is refused by name.
@@ -98,14 +104,14 @@ class DenseDetector(nn.Module):
         head = model.bbox_head
         kind = type(head).__name__
         if kind not in DENSE_HEADS:
-            raise NotExportableError(
+            raise NotEnd2EndError(
                 f'{type(model).__name__} with a {kind}: --end2end writes the post-processing '
                 f'of {", ".join(DENSE_HEADS)}; export this head to raw outputs (without '
                 '--end2end) and post-process them with tools/deployment/onnx_infer.py.')
         cfg = head.test_cfg
         nms = cfg.get('nms') or {}
         if nms.get('type', 'nms') != 'nms':
-            raise NotExportableError(f"test_cfg.nms type {nms['type']!r}: only plain 'nms' "
+            raise NotEnd2EndError(f"test_cfg.nms type {nms['type']!r}: only plain 'nms' "
                                      'has an ONNX operator (NonMaxSuppression).')
         self.model, self.image_input, self.kind = model, image_input, kind
         self.score_thr = float(cfg.get('score_thr', 0))
@@ -184,11 +190,14 @@ class Segmentor(nn.Module):
     def __init__(self, model: nn.Module, image_input: ImageInput) -> None:
         super().__init__()
         if model.test_cfg.get('mode', 'whole') != 'whole':
-            raise NotExportableError(f"the config tests in {model.test_cfg['mode']!r} mode; "
+            raise NotEnd2EndError(f"the config tests in {model.test_cfg['mode']!r} mode; "
                                      "an exported segmentor runs 'whole' inference only.")
         self.model, self.image_input = model, image_input
         self.align_corners = bool(model.decode_head.align_corners)
         self.threshold = float(getattr(model.decode_head, 'threshold', None) or 0.3)
+
+    def constants(self) -> dict:
+        return dict(align_corners=self.align_corners)
 
     def forward(self, image: Tensor) -> Tensor:
         h, w = image.shape[-2:]
@@ -211,6 +220,9 @@ class Classifier(nn.Module):
         self.model, self.image_input = model, image_input
         self.multi_label = isinstance(model.head, MultiLabelClsHead)
 
+    def constants(self) -> dict:
+        return dict(multi_label=self.multi_label)
+
     def forward(self, image: Tensor) -> Tensor:
         score = self.model(self.image_input(image), mode='tensor')[0]
         return score.sigmoid() if self.multi_label else score.softmax(-1)
@@ -229,7 +241,7 @@ def resize_steps(pipeline: list) -> list[dict]:
     interpolation and backend.
 
     Raises:
-        NotExportableError: a step the runner does not know (its name and the ones it does).
+        NotEnd2EndError: a step the runner does not know (its name and the ones it does).
     """
     steps = []
     for t in pipeline:
@@ -249,10 +261,10 @@ def resize_steps(pipeline: list) -> list[dict]:
             size = t['crop_size']
             size = [size, size] if isinstance(size, int) else list(size)  # (w, h)
             if t.get('auto_pad'):
-                raise NotExportableError('CenterCrop with auto_pad: the runner does not pad.')
+                raise NotEnd2EndError('CenterCrop with auto_pad: the runner does not pad.')
             steps.append(dict(type='CenterCrop', crop_size=size))
         else:
-            raise NotExportableError(
+            raise NotEnd2EndError(
                 f'the test pipeline has a {kind} step; an end-to-end graph takes the image '
                 'after Resize (mmdet, mmseg) or ResizeEdge and CenterCrop (mmpretrain), which '
                 'the runner repeats, and no other step.')
@@ -260,4 +272,4 @@ def resize_steps(pipeline: list) -> list[dict]:
 
 
 __all__ = ['ImageInput', 'DenseDetector', 'Segmentor', 'Classifier', 'class_wise_nms',
-           'resize_steps', 'DENSE_HEADS']
+           'resize_steps', 'DENSE_HEADS', 'NotEnd2EndError']
