@@ -6,7 +6,7 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import ROOT, load_tool
+from conftest import ROOT, TOY, load_tool
 from pvt_mm.run.analysis import sweep_plot
 from pvt_mm.run.analysis.activation_memory import SavedTensorBytes
 from pvt_mm.run.analysis.flops import count_classifier, count_config, count_macs
@@ -207,3 +207,26 @@ def test_a_convolutions_backward_counts_twice_its_forward_grouped_or_not(groups)
     assert forward == 64 * (64 // groups) * 9 * 2 * 10 * 12  # out x in/groups x k^2 x B x H x W
     _, per_op = count_macs(lambda: conv(x).sum().backward())
     assert per_op['convolution_backward'] == 2 * forward
+
+
+def test_runtime_speed_times_every_part_in_every_runtime(tmp_path, capsys):
+    """tools/analysis/runtime_speed.py on the toy RetinaNet (random weights, classification
+    biases at 0 so that NMS has work): each part in PyTorch, onnxruntime and OpenVINO f32 /
+    bf16, the same detections end to end in f32, and the record on disk."""
+    out = tmp_path / 'record.json'
+    load_tool('tools/analysis/runtime_speed.py').main([
+        osp.join(TOY, 'retinanet_pvt_t_toy.py'), '--shape', '256', '256', '--repeat', '1',
+        '--cls-bias', '0', '--out', str(out)])
+    record = json.load(open(out))
+    assert list(record['parts']) == ['backbone', 'raw', 'end2end']
+    for part, row in record['parts'].items():
+        for runtime in ('onnxruntime', 'openvino_f32', 'openvino_bf16'):
+            assert row[f'{runtime}_s'] > 0 and row[f'{runtime}_ratio'] > 0, (part, runtime)
+        # f32 runtimes agree with PyTorch to rounding (outputs of magnitude ~10 here).
+        for runtime in ('onnxruntime', 'openvino_f32'):
+            assert row[f'{runtime}_max_abs_diff'] < 1e-3 * max(1, row['max_abs_output']), row
+    e2e = record['parts']['end2end']
+    assert e2e['pytorch_detections'] == e2e['onnxruntime_detections'] == \
+        e2e['openvino_f32_detections'] == 100
+    assert not e2e['onnxruntime_label_mismatch'] and not e2e['openvino_f32_label_mismatch']
+    assert '| end2end |' in capsys.readouterr().out

@@ -1,0 +1,128 @@
+"""An exported model timed in each runtime beside pvt_mm's eager PyTorch path, as
+``tools/analysis/runtime_speed.py`` does: the backbone, the network to its raw outputs and the
+end-to-end graph, each exported with ``--dynamic``, then PyTorch, onnxruntime and OpenVINO (f32
+and bf16, when installed) on the same input, alternating, median of ``repeat`` runs after a
+warm-up. The end-to-end graph takes the image; the other two the tensor its preprocessing
+makes of it, so all three see the same pixels.
+"""
+from __future__ import annotations
+
+import os.path as osp
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
+
+PARTS = ('backbone', 'raw', 'end2end')
+CLS_CONVS = ('retina_cls', 'atss_cls', 'gfl_cls')  # the dense heads' classification convs
+
+
+def _median(fn: Any, repeat: int) -> tuple[Any, float]:
+    out = fn()  # warm-up
+    times = []
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return out, statistics.median(times)
+
+
+def _runners(path: str) -> dict[str, Any]:
+    """name -> fn(x numpy) -> list of outputs, for every runtime installed."""
+    import onnxruntime as ort
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    runners = {'onnxruntime': lambda x: session.run(None, {'input': x})}
+    try:
+        import openvino as ov
+    except ImportError:
+        return runners
+    core = ov.Core()
+    for precision in ('f32', 'bf16'):
+        compiled = core.compile_model(path, 'CPU', {'INFERENCE_PRECISION_HINT': precision})
+        request = compiled.create_infer_request()
+
+        def run(x: Any, request: Any = request, compiled: Any = compiled) -> list:
+            request.infer({0: x})
+            return [request.get_tensor(o).data.copy() for o in compiled.outputs]
+        runners[f'openvino_{precision}'] = run
+    return runners
+
+
+def race_runtimes(config: str, checkpoint: str | None = None, *,
+                  shape: Sequence[int] = (800, 1333), parts: Sequence[str] = PARTS,
+                  repeat: int = 5, cls_bias: float | None = None,
+                  cfg_options: dict | None = None, work_dir: str | None = None) -> dict:
+    """The record: per part, the export time and each runtime's median seconds and its
+    agreement with PyTorch (largest |difference| of raw outputs; detection counts and the
+    one-to-one differences of end-to-end detections)."""
+    import torch
+
+    from ..config import load_config
+    from ..deployment.export import export_onnx, exportable_part
+    from ..deployment.export_model import DETECTIONS, detection_diffs, example_input, load_weights
+    cfg, task = load_config(config, cfg_options)
+    model = task.build_eval_model(cfg)
+    if checkpoint:
+        load_weights(model, checkpoint, backbone_only=False)
+    if cls_bias is not None:  # random weights: how many candidates reach the NMS
+        for name in CLS_CONVS:
+            if hasattr(getattr(model, 'bbox_head', None), name):
+                torch.nn.init.constant_(getattr(model.bbox_head, name).bias, cls_bias)
+    image = example_input(shape, image=True)
+    e2e, e2e_names, _ = task.end2end(model, cfg)
+    with torch.no_grad():
+        x = e2e.image_input(image)  # the preprocessed, padded tensor of the same image
+    modules = {}
+    for part in parts:
+        if part == 'end2end':
+            modules[part] = (e2e, e2e_names, image)
+        else:
+            module, _, names, _ = exportable_part(model, task, example=x,
+                                                  backbone_only=part == 'backbone')
+            modules[part] = (module, names, x)
+    record = dict(config=config, shape=list(shape), input_shape=list(x.shape[2:]),
+                  repeat=repeat, threads=torch.get_num_threads(), cls_bias=cls_bias, parts={})
+    folder = work_dir or tempfile.mkdtemp(prefix='pvt_mm_runtimes_')
+    for part, (module, names, inp) in modules.items():
+        path = osp.join(folder, f'{part}.onnx')
+        start = time.perf_counter()
+        export_onnx(module, inp, path, output_names=names, dynamic=True)
+        row: dict[str, Any] = dict(export_s=time.perf_counter() - start)
+        with torch.no_grad():
+            ref, row['pytorch_s'] = _median(lambda: module(inp), repeat)
+        ref = (ref,) if isinstance(ref, torch.Tensor) else tuple(ref)
+        feed = inp.numpy()
+        for runtime, run in _runners(path).items():
+            outs, row[f'{runtime}_s'] = _median(lambda: run(feed), repeat)
+            row[f'{runtime}_ratio'] = row[f'{runtime}_s'] / row['pytorch_s']
+            if names == DETECTIONS:
+                diffs = detection_diffs(ref, outs, inp.shape[2:])
+                row[f'{runtime}_detections'] = len(outs[1])
+                row[f'{runtime}_max_abs_diff'] = max(diffs['boxes'][0], diffs['scores'][0])
+                row[f'{runtime}_label_mismatch'] = diffs['labels'][0] > 0
+            else:
+                row[f'{runtime}_max_abs_diff'] = max(
+                    float((torch.from_numpy(o) - r).abs().max()) for o, r in zip(outs, ref))
+        if names == DETECTIONS:
+            row['pytorch_detections'] = len(ref[1])
+        row['max_abs_output'] = max(float(r.abs().max()) if r.numel() else 0.0 for r in ref)
+        record['parts'][part] = row
+    return record
+
+
+def format_table(record: dict) -> str:
+    """The record as a Markdown table: seconds, and the ratio to PyTorch's."""
+    first = next(iter(record['parts'].values()))
+    runtimes = [k[:-2] for k in first if k.endswith('_s') and k not in ('export_s', 'pytorch_s')]
+    lines = ['| part | export | PyTorch (eager) | ' + ' | '.join(runtimes) + ' |',
+             '| --- ' * (3 + len(runtimes)) + '|']
+    for part, row in record['parts'].items():
+        cells = [f'{row[f"{r}_s"]:.3f} s ({row[f"{r}_ratio"]:.2f}x, max diff '
+                 f'{row[f"{r}_max_abs_diff"]:.1e})' for r in runtimes]
+        lines.append(f'| {part} | {row["export_s"]:.1f} s | {row["pytorch_s"]:.3f} s | '
+                     + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+__all__ = ['race_runtimes', 'format_table', 'PARTS']
