@@ -8,7 +8,8 @@ The graph's input is one image as the caller has it after the config's test resi
 * the network (``model._forward``), then the task's post-processing:
   :class:`DenseDetector` (priors from the run-time map sizes, box decoding with the head's own
   coder, score threshold, top-k, class-wise NMS through ``torchvision.ops.nms``, which the
-  ONNX exporter writes as ``NonMaxSuppression``), :class:`Segmentor` (the logits resized to
+  ONNX exporter writes as ``NonMaxSuppression``), :class:`DetrDetector` (mmdet's own DETR
+  prediction, its padding mask made from the traced sizes), :class:`Segmentor` (the logits resized to
   the input, the label map) and :class:`Classifier` (probabilities).
 
 What stays outside is what needs the original image: reading it, the test pipeline's resize,
@@ -180,6 +181,33 @@ class DenseDetector(nn.Module):
         return boxes[keep], scores[keep], labels[keep]
 
 
+class DetrDetector(nn.Module):
+    """mmdet's ``DETR`` from image to ``boxes (N, 4)`` in the input's pixels, ``scores (N,)``
+    and ``labels (N,)``: its own ``predict`` (no NMS: the best ``max_per_img`` queries), with
+    the one image's metainfo made of the traced sizes, so that the padding mask its
+    transformer builds from ``img_shape`` and ``batch_input_shape`` follows the input."""
+
+    def __init__(self, model: nn.Module, image_input: ImageInput) -> None:
+        super().__init__()
+        self.model, self.image_input = model, image_input
+        self.trace_size = 0
+
+    def constants(self) -> dict:
+        return dict(max_per_img=int(self.model.bbox_head.test_cfg.get('max_per_img', 100)))
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        from mmdet.structures import DetDataSample
+        x = self.image_input(image)
+        h, w = image.shape[-2:]
+        sample = DetDataSample()
+        meta = dict(img_shape=(h, w), ori_shape=(h, w), batch_input_shape=tuple(x.shape[-2:]),
+                    pad_shape=tuple(x.shape[-2:]), scale_factor=(1.0, 1.0))
+        for key, value in meta.items():  # set_metainfo would deep-copy the traced sizes
+            sample.set_field(value, key, field_type='metainfo')
+        inst = self.model.predict(x, [sample], rescale=False)[0].pred_instances
+        return inst.bboxes, inst.scores, inst.labels
+
+
 class Segmentor(nn.Module):
     """An mmseg ``EncoderDecoder`` from image to its ``labels`` (H, W) at the input's size: the
     decode head's logits resized to the padded input as its ``predict_by_feat`` does, the
@@ -271,5 +299,5 @@ def resize_steps(pipeline: list) -> list[dict]:
     return steps
 
 
-__all__ = ['ImageInput', 'DenseDetector', 'Segmentor', 'Classifier', 'class_wise_nms',
+__all__ = ['ImageInput', 'DenseDetector', 'DetrDetector', 'Segmentor', 'Classifier', 'class_wise_nms',
            'resize_steps', 'DENSE_HEADS', 'NotEnd2EndError']

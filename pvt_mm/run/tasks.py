@@ -250,7 +250,8 @@ class Detection(Task):
                 f'{kind} cannot be exported whole: its transformer builds the padding mask '
                 "from each image's size in Python (mmdet's DetectionTransformer reads "
                 "img_shape and batch_input_shape from the data samples), which a traced graph "
-                'would freeze at the example size. Export the backbone with --backbone-only.')
+                'would freeze at the example size. Export the backbone with --backbone-only, '
+                'or the whole predictor with --end2end (its mask made in the graph).')
         if isinstance(model, SingleStageDetector):
             with torch.no_grad():
                 groups = head_groups(model.bbox_head, model._forward(example))
@@ -274,20 +275,24 @@ class Detection(Task):
         from mmdet.models.detectors import (DetectionTransformer, SingleStageDetector,
                                             TwoStageDetector)
 
-        from .end2end import DenseDetector, ImageInput
+        from .end2end import DenseDetector, DetrDetector, ImageInput
         kind = type(model).__name__
+        pre = model.data_preprocessor
+        image_input = ImageInput(pre, pre.pad_size_divisor, pre.pad_value)
+        if kind == 'DETR':  # its padding mask is made in the graph, from the traced sizes
+            return DetrDetector(model, image_input), ['boxes', 'scores', 'labels']
         if isinstance(model, DetectionTransformer):
-            self.exportable(model, None)  # raises, with the reason
+            raise NotExportableError(
+                f'{kind}: --end2end writes DETR itself, not its variants; export the '
+                'backbone with --backbone-only.')
         if isinstance(model, TwoStageDetector):
             raise NotExportableError(
-                f'{kind} (two-stage): --end2end writes single-stage detectors; the RoI stage '
-                '(proposals, RoIAlign, the box and mask heads) is not written as a graph. '
+                f'{kind} (two-stage): --end2end writes single-stage detectors and DETR; the RoI '
+                'stage (proposals, RoIAlign, the box and mask heads) is not written as a graph. '
                 'Without --end2end the backbone, neck and RPN export to raw outputs.')
         if not isinstance(model, SingleStageDetector):
-            raise NotExportableError(f'{kind}: --end2end writes single-stage detectors.')
-        pre = model.data_preprocessor
-        module = DenseDetector(model, ImageInput(pre, pre.pad_size_divisor, pre.pad_value))
-        return module, ['boxes', 'scores', 'labels']
+            raise NotExportableError(f'{kind}: --end2end writes single-stage detectors and DETR.')
+        return DenseDetector(model, image_input), ['boxes', 'scores', 'labels']
 
     def postprocess(self, model, groups, outputs, samples):
         args, i = [], 0

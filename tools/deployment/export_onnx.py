@@ -17,10 +17,10 @@ a normalised, padded (1, 3, H, W) float tensor):
 * classifiers: the class scores.
 * ``--end2end``: the whole predictor, from a (1, 3, H, W) RGB 0-255 image (after the test
   pipeline's resize, which the file's metadata states) to boxes, scores and labels
-  (single-stage detectors: decoding and NMS in the graph), the label map (segmentors) or
+  (single-stage detectors: decoding and NMS in the graph; DETR), the label map (segmentors) or
   class probabilities (classifiers). ``python -m pvt_deploy`` runs it without torch.
-* DETR: only with ``--backbone-only`` (its transformer builds padding masks from per-image
-  sizes in Python); asked for whole, the tool says so and stops.
+* DETR: with ``--backbone-only`` or ``--end2end`` (where the padding mask its transformer
+  needs is made from the traced sizes); to raw outputs the tool says why not and stops.
 
 The file is checked with onnx's checker and, unless ``--no-verify``, run once with
 onnxruntime on the CPU beside PyTorch on the same input (unit-scale normal values): the
@@ -47,7 +47,7 @@ def parse_args(argv=None):
                'detectors: raw per-level scores and box regressions (no decoding, no NMS); '
                'Mask R-CNN and other two-stage detectors: neck maps and raw RPN outputs (the '
                'RoI stage is not exported); segmentors: decode-head logits; classifiers: '
-               'class scores; DETR: --backbone-only only.')
+               'class scores; DETR: --backbone-only or --end2end.')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', nargs='?', help='checkpoint (default: random weights)')
     parser.add_argument('--out', required=True, help='the .onnx file to write')
@@ -60,7 +60,7 @@ def parse_args(argv=None):
     parser.add_argument('--end2end', action='store_true',
                         help='the whole predictor in one graph: input an RGB 0-255 image after '
                              "the test pipeline's resize; outputs boxes, scores and labels "
-                             '(single-stage detectors), the label map (segmentors) or class '
+                             '(single-stage detectors, DETR), the label map (segmentors) or class '
                              'probabilities (classifiers); run it with `python -m pvt_deploy`')
     parser.add_argument('--attention', choices=['fused', 'explicit'], default='fused',
                         help="PVT's attention path: F.scaled_dot_product_attention (fused) or "
