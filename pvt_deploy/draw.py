@@ -29,9 +29,14 @@ def draw(image: np.ndarray, pred: Prediction, classes: list[str], *, score_thr: 
     out = image.copy()
     scale = max(0.4, min(out.shape[:2]) / 400)
     if pred.task == 'det':
-        for box, score, label in zip(pred.boxes, pred.scores, pred.labels):
+        colours = _palette(max(len(classes), 1), palette)
+        for i, (box, score, label) in enumerate(zip(pred.boxes, pred.scores, pred.labels)):
             if score < score_thr:
                 continue
+            if pred.masks is not None:
+                region = pred.masks[i]
+                colour = colours[int(label) % len(colours)].astype(np.float32)
+                out[region] = (0.5 * out[region] + 0.5 * colour).astype(np.uint8)
             x1, y1, x2, y2 = (int(round(float(v))) for v in box)
             cv2.rectangle(out, (x1, y1), (x2, y2), (0, 230, 255), max(1, int(2 * scale)))
             _text(out, f'{_name(classes, label)} {score:.2f}', x1, y1, 0.5 * scale)

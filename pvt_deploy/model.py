@@ -3,8 +3,9 @@
 :class:`Model` reads what the exporter wrote into the file (task, resize steps, class
 names, output names), makes the image into the graph's input (the test resize, RGB, float
 0-255, (1, 3, h, w)), runs the graph and maps its outputs back to the original image:
-boxes divided by the resize's scale (mmdet's ``rescale=True``), a label map resized to the
-image with nearest-neighbour sampling, class probabilities as they are.
+boxes divided by the resize's scale (mmdet's ``rescale=True``) and masks pasted at them in
+the image (:func:`paste_masks`), a label map resized to the image with nearest-neighbour
+sampling, class probabilities as they are.
 """
 from __future__ import annotations
 
@@ -42,6 +43,16 @@ def read_metadata(path: str) -> dict:
     return json.loads(meta[META_KEY])
 
 
+def rle(mask: np.ndarray) -> dict:
+    """A boolean mask as COCO's uncompressed run-length encoding (column-major runs, zeros
+    first), which ``pycocotools.mask.frPyObjects`` reads."""
+    flat = np.asfortranarray(mask).reshape(-1, order='F').astype(np.int8)
+    edges = np.flatnonzero(np.diff(flat)) + 1
+    runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
+    counts = ([0] if flat.size and flat[0] else []) + runs.tolist()
+    return dict(size=list(mask.shape), counts=counts)
+
+
 @dataclass
 class Prediction:
     """One image's prediction, in the original image's pixels."""
@@ -53,6 +64,7 @@ class Prediction:
     scores: np.ndarray | None = None  # det: (N,)
     labels: np.ndarray | None = None  # det: (N,); seg: (H, W) label map
     probabilities: np.ndarray | None = None  # cls: (C,)
+    masks: np.ndarray | None = None  # det with a mask head: (N, H, W) bool
     steps: list = field(default_factory=list)
 
     def to_json(self, classes: list[str]) -> dict:
@@ -62,10 +74,45 @@ class Prediction:
             out.update(bboxes=self.boxes.tolist(), scores=self.scores.tolist(),
                        labels=self.labels.tolist(),
                        classes=[_name(classes, i) for i in self.labels])
+            if self.masks is not None:
+                out['masks'] = [rle(m) for m in self.masks]
         elif self.task == 'cls':
             out.update(probabilities=self.probabilities.tolist(),
                        label=int(self.probabilities.argmax()))
         return out
+
+
+def paste_masks(masks: np.ndarray, boxes: np.ndarray, shape: tuple[int, int],
+                threshold: float) -> np.ndarray:
+    """(N, M, M) mask probabilities pasted at their boxes into (N, H, W) booleans, as mmdet's
+    ``FCNMaskHead`` pastes on a CPU (``_do_paste_mask`` with ``skip_empty``): each image
+    pixel's centre mapped into the box, sampled bilinearly from the M x M map with zeros
+    outside it (``grid_sample``, ``align_corners=False``), then ``>= threshold``; only the
+    box's pixels and a one-pixel margin are sampled."""
+    h, w = shape
+    out = np.zeros((len(masks), h, w), bool)
+    m = masks.shape[-1]
+    for i, (mask, (x0, y0, x1, y1)) in enumerate(zip(masks.astype(np.float32), boxes)):
+        xa, ya = max(int(np.floor(x0)) - 1, 0), max(int(np.floor(y0)) - 1, 0)
+        xb, yb = min(int(np.ceil(x1)) + 1, w), min(int(np.ceil(y1)) + 1, h)
+        if xb <= xa or yb <= ya:
+            continue
+        with np.errstate(divide='ignore', invalid='ignore'):
+            gx = (np.arange(xa, xb, dtype=np.float32) + 0.5 - x0) / (x1 - x0) * 2 - 1
+            gy = (np.arange(ya, yb, dtype=np.float32) + 0.5 - y0) / (y1 - y0) * 2 - 1
+        gx[~np.isfinite(gx)], gy[~np.isfinite(gy)] = 0, 0  # a box of no width: mmdet's 0
+        u, v = ((gx + 1) * m - 1) / 2, ((gy + 1) * m - 1) / 2  # into the map's pixels
+        u0, v0 = np.floor(u).astype(int), np.floor(v).astype(int)
+        fu, fv = u - u0, v - v0
+        padded = np.pad(mask, 1)  # zeros outside the map
+        value = 0.0
+        for dv, wv in ((0, 1 - fv), (1, fv)):
+            rows = np.clip(v0 + dv + 1, 0, m + 1)
+            for du, wu in ((0, 1 - fu), (1, fu)):
+                cols = np.clip(u0 + du + 1, 0, m + 1)
+                value = value + wv[:, None] * wu[None, :] * padded[rows[:, None], cols[None, :]]
+        out[i, ya:yb, xa:xb] = value >= threshold
+    return out
 
 
 def _name(classes: list[str], i: int) -> str:
@@ -146,6 +193,9 @@ class Model:
             sx, sy = resized.scale
             pred.boxes = out['boxes'] / np.array([sx, sy, sx, sy], np.float32)
             pred.scores, pred.labels = out['scores'], out['labels']
+            if 'masks' in out:  # pasted at the boxes in the original image, as mmdet does
+                threshold = self.meta['constants']['rcnn'].get('mask_thr_binary', 0.5)
+                pred.masks = paste_masks(out['masks'], pred.boxes, image.shape[:2], threshold)
         elif self.task == 'seg':
             labels = out['labels']
             if labels.shape != image.shape[:2]:
@@ -157,4 +207,4 @@ class Model:
         return pred
 
 
-__all__ = ['Model', 'Prediction', 'read_metadata', 'RUNTIMES']
+__all__ = ['Model', 'Prediction', 'read_metadata', 'paste_masks', 'rle', 'RUNTIMES']

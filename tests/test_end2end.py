@@ -192,12 +192,84 @@ def test_detr_graph_makes_its_padding_mask_from_the_input(tmp_path):
                  end2end=True, dynamic=True, check_shapes=[(100, 150)], repeat=1)
 
 
-def test_what_has_no_end_to_end_graph_is_named():
-    """Two-stage detectors: refused with the reason; a test pipeline step the runner cannot
-    repeat is named."""
-    from pvt_mm.run.end2end import resize_steps
+def test_mask_rcnn_graph_gives_mmdets_boxes_and_masks(tmp_path):
+    """Mask R-CNN (random weights): the graph's module (RPN proposals with NMS per level,
+    torchvision's RoIAlign, the box head's per-class decoding and NMS, the mask head) gives
+    mmdet's predict at two sizes: the same detections, and its pasted masks when the graph's
+    mask probabilities are pasted by mmdet's own paste. Exported dynamic, and run by
+    pvt_deploy on an image the test resize scales (200x120 -> 160x96): mmdet's
+    inference_detector's boxes and masks in the original image."""
+    import cv2
+    from mmdet.apis import inference_detector
+    from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+
+    from pvt_deploy import Model
     cfg, task, model = _model('mask_rcnn_pvt_t_toy.py')
-    with pytest.raises(NotExportableError, match='two-stage'):
+    module, names, constants = task.end2end(model, cfg)
+    assert names == ['boxes', 'scores', 'labels', 'masks']
+    assert constants['rcnn']['mask_thr_binary'] == 0.5
+    for h, w in ((128, 160), (100, 150)):
+        image = _image(h, w)
+        with torch.no_grad():
+            boxes, scores, labels, masks = module(image)
+        from mmdet.structures import DetDataSample
+        sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                             scale_factor=(1.0, 1.0)))
+        data = model.data_preprocessor(dict(inputs=[image[0].flip(0)], data_samples=[sample]))
+        with torch.no_grad():
+            ref = model.predict(data['inputs'], data['data_samples'])[0].pred_instances
+        assert len(scores) == len(ref.scores) > 20 and torch.equal(labels, ref.labels)
+        torch.testing.assert_close(scores, ref.scores, rtol=0, atol=1e-6)
+        torch.testing.assert_close(boxes, ref.bboxes, rtol=0, atol=1e-3)
+        pasted = _do_paste_mask(masks[:, None], boxes, h, w, skip_empty=False)[0] >= 0.5
+        assert (pasted == ref.masks).float().mean() > 0.9999
+
+    ckpt, out = str(tmp_path / 'mask_rcnn.pth'), str(tmp_path / 'mask_rcnn.onnx')
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    export_model(osp.join(TOY, 'mask_rcnn_pvt_t_toy.py'), ckpt, out=out, end2end=True,
+                 dynamic=True, check_shapes=[(96, 160)], repeat=1)
+    path = str(tmp_path / 'wide.png')
+    cv2.imwrite(path, np.random.default_rng(2).integers(0, 256, (120, 200, 3), dtype=np.uint8))
+    pred = Model(out).predict(path)
+    from mmdet.apis import init_detector
+    detector = init_detector(cfg, ckpt, device='cpu')
+    ref = inference_detector(detector, path).pred_instances
+    assert pred.input_shape == (96, 160) and len(pred.scores) == len(ref.scores) > 20
+    np.testing.assert_array_equal(pred.labels, ref.labels.numpy())
+    np.testing.assert_allclose(pred.scores, ref.scores.numpy(), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(pred.boxes, ref.bboxes.numpy(), rtol=0, atol=1e-2)
+    assert pred.masks.shape == tuple(ref.masks.shape) == (len(ref.scores), 120, 200)
+    assert (pred.masks == ref.masks.numpy()).mean() > 0.999
+
+
+def test_runner_pastes_masks_as_mmdet():
+    """pvt_deploy's NumPy paste against mmdet's _do_paste_mask (CPU: one box at a time,
+    skip_empty): boxes with fractional corners, one past the image's edge, one a pixel wide."""
+    from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+
+    from pvt_deploy.model import paste_masks, rle
+    g = torch.Generator().manual_seed(0)
+    masks = torch.rand(4, 28, 28, generator=g)
+    boxes = torch.tensor([[10.3, 5.7, 60.2, 41.9], [0.0, 0.0, 80.0, 50.0],
+                          [55.5, 30.2, 95.0, 70.0], [20.0, 20.0, 21.0, 40.0]])
+    h, w = 60, 80
+    ref = np.zeros((4, h, w), bool)
+    for i in range(4):
+        chunk, (ys, xs) = _do_paste_mask(masks[i:i + 1, None], boxes[i:i + 1], h, w)
+        ref[i, ys, xs] = (chunk[0] >= 0.5).numpy()
+    got = paste_masks(masks.numpy(), boxes.numpy(), (h, w), 0.5)
+    assert (got == ref).mean() > 0.9995, (got != ref).sum()
+    from pycocotools import mask as mask_utils
+    decoded = mask_utils.decode(mask_utils.frPyObjects(rle(got[0]), h, w))
+    assert np.array_equal(decoded.astype(bool), got[0])
+
+
+def test_what_has_no_end_to_end_graph_is_named():
+    """A two-stage detector whose RoI head is not a StandardRoIHead (Cascade) is refused with
+    the reason; a test pipeline step the runner cannot repeat is named."""
+    from pvt_mm.run.end2end import resize_steps
+    cfg, task, model = _model('cascade_mask_rcnn_pvt_v2_b0_toy.py')
+    with pytest.raises(NotExportableError, match='StandardRoIHead'):
         task.end2end(model, cfg)
     with pytest.raises(ValueError, match='RandomFlip step'):
         resize_steps([dict(type='LoadImageFromFile'), dict(type='RandomFlip', prob=0.5)])

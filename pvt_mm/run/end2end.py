@@ -20,6 +20,7 @@ file imports nothing of pvt_mm.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -181,6 +182,127 @@ class DenseDetector(nn.Module):
         return boxes[keep], scores[keep], labels[keep]
 
 
+def roi_features(extractor: nn.Module, feats: Sequence[Tensor], rois: Tensor) -> Tensor:
+    """mmdet's ``SingleRoIExtractor`` with torchvision's ``roi_align`` (ONNX ``RoiAlign``) in
+    place of mmcv's compiled op, same parameters: every RoI pooled on every level, each kept
+    from the level ``map_roi_levels`` assigns it (mmdet's own ONNX-export branch, which avoids
+    a data-dependent split)."""
+    from torchvision.ops import roi_align
+    layers = extractor.roi_layers
+    levels = extractor.map_roi_levels(rois, len(layers))
+    out = None
+    for i, layer in enumerate(layers):
+        pooled = roi_align(feats[i], rois, layer.output_size, layer.spatial_scale,
+                           layer.sampling_ratio, layer.aligned)
+        pick = (levels == i)[:, None, None, None]
+        out = torch.where(pick, pooled, 0.0 if out is None else out)
+    return out
+
+
+class TwoStageDetector(nn.Module):
+    """An mmdet ``TwoStageDetector`` with a ``StandardRoIHead`` (Faster / Mask R-CNN) from
+    image to ``boxes (N, 4)``, ``scores (N,)``, ``labels (N,)`` in the input's pixels and, with
+    a mask head, ``masks (N, M, M)``: each detection's mask probabilities for its class, before
+    pasting (mmdet pastes them at the box in the original image; ``pvt_deploy`` does).
+
+    The steps and constants of mmdet's ``predict``: the RPN's best ``nms_pre`` anchors per
+    level, decoded and clipped, boxes not wider and taller than ``min_bbox_size`` dropped,
+    NMS per level, the best ``max_per_img`` proposals; RoIAlign (:func:`roi_features`); the
+    box head's softmax and per-class decoding, ``score_thr``, class-wise NMS, the best
+    ``max_per_img``; RoIAlign of the detections and the mask head, sigmoid."""
+
+    def __init__(self, model: nn.Module, image_input: ImageInput) -> None:
+        super().__init__()
+        roi_head = model.roi_head
+        kind = type(roi_head).__name__
+        if kind != 'StandardRoIHead' or getattr(roi_head, 'with_shared_head', False):
+            raise NotEnd2EndError(f'{type(model).__name__} with a {kind}: --end2end writes '
+                                  "the StandardRoIHead's stages (Faster / Mask R-CNN).")
+        for cfg in (model.rpn_head.test_cfg, roi_head.test_cfg):
+            if (cfg.get('nms') or {}).get('type', 'nms') != 'nms':
+                raise NotEnd2EndError(f"test_cfg nms type {cfg['nms']['type']!r}: only plain "
+                                      "'nms' has an ONNX operator.")
+        if roi_head.bbox_head.reg_class_agnostic or roi_head.bbox_head.custom_cls_channels:
+            raise NotEnd2EndError('a class-agnostic or custom-channel box head: not written.')
+        self.model, self.image_input = model, image_input
+        self.with_mask = bool(roi_head.with_mask)
+        self.trace_size = 2 * max(int(s[0]) for s in model.rpn_head.prior_generator.strides)
+
+    def constants(self) -> dict:
+        rpn, rcnn = self.model.rpn_head.test_cfg, self.model.roi_head.test_cfg
+        out = dict(rpn=dict(nms_pre=int(rpn.get('nms_pre', -1)),
+                            max_per_img=int(rpn.get('max_per_img', 1000)),
+                            iou_threshold=float(rpn['nms'].get('iou_threshold', 0.7)),
+                            min_bbox_size=float(rpn.get('min_bbox_size', -1))),
+                   rcnn=dict(score_thr=float(rcnn.get('score_thr', 0)),
+                             iou_threshold=float(rcnn['nms'].get('iou_threshold', 0.5)),
+                             max_per_img=int(rcnn.get('max_per_img', 100))))
+        if self.with_mask:
+            out['rcnn']['mask_thr_binary'] = float(rcnn.get('mask_thr_binary', 0.5))
+        return out
+
+    def _proposals(self, feats: Sequence[Tensor], h: Any, w: Any) -> Tensor:
+        rpn = self.model.rpn_head
+        cfg = rpn.test_cfg
+        nms_pre = int(cfg.get('nms_pre', -1))
+        cls_scores, bbox_preds = rpn(feats)
+        priors = rpn.prior_generator.grid_priors([c.shape[-2:] for c in cls_scores],
+                                                 dtype=cls_scores[0].dtype,
+                                                 device=cls_scores[0].device)
+        regs, anchors, scores, levels = [], [], [], []
+        for i, (cls, reg, prior) in enumerate(zip(cls_scores, bbox_preds, priors)):
+            cls = cls[0].permute(1, 2, 0).reshape(-1, rpn.cls_out_channels)
+            score = cls.sigmoid()[:, 0] if rpn.use_sigmoid_cls else cls.softmax(-1)[:, 0]
+            reg = reg[0].permute(1, 2, 0).reshape(-1, rpn.bbox_coder.encode_size)
+            k = score.shape[0] if nms_pre <= 0 else torch.sym_min(nms_pre, score.shape[0])
+            top, index = score.topk(k)
+            regs.append(reg[index])
+            anchors.append(prior[index])
+            scores.append(top)
+            levels.append(torch.full_like(index, i))
+        boxes = rpn.bbox_coder.decode(torch.cat(anchors), torch.cat(regs), max_shape=(h, w))
+        scores, levels = torch.cat(scores), torch.cat(levels)
+        least = float(cfg.get('min_bbox_size', -1))
+        if least >= 0:
+            keep = ((boxes[:, 2] - boxes[:, 0]) > least) & ((boxes[:, 3] - boxes[:, 1]) > least)
+            boxes, scores, levels = boxes[keep], scores[keep], levels[keep]
+        keep = class_wise_nms(boxes, scores, levels, float(cfg['nms'].get('iou_threshold', 0.7)))
+        return boxes[keep[:int(cfg.get('max_per_img', 1000))]]
+
+    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
+        model, roi_head = self.model, self.model.roi_head
+        h, w = image.shape[-2:]
+        feats = model.extract_feat(self.image_input(image))
+        proposals = self._proposals(feats, h, w)
+        rois = torch.cat([proposals.new_zeros(proposals.shape[0], 1), proposals], 1)
+        extractor = roi_head.bbox_roi_extractor
+        cls_score, bbox_pred = roi_head.bbox_head(
+            roi_features(extractor, feats[:extractor.num_inputs], rois))
+        cfg, head = roi_head.test_cfg, roi_head.bbox_head
+        scores = cls_score.softmax(-1)[:, :-1]  # (R, C), background dropped
+        c = scores.shape[1]
+        boxes = head.bbox_coder.decode(rois[:, 1:].repeat_interleave(c, 0),
+                                       bbox_pred.reshape(-1, head.bbox_coder.encode_size),
+                                       max_shape=(h, w))  # (R * C, 4), roi-major
+        scores = scores.reshape(-1)
+        labels = torch.arange(c, device=scores.device).repeat(rois.shape[0])
+        keep = scores > float(cfg.get('score_thr', 0))
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        keep = class_wise_nms(boxes, scores, labels, float(cfg['nms'].get('iou_threshold', 0.5)))
+        keep = keep[:int(cfg.get('max_per_img', 100))]
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        if not self.with_mask:
+            return boxes, scores, labels
+        extractor = roi_head.mask_roi_extractor
+        rois = torch.cat([boxes.new_zeros(boxes.shape[0], 1), boxes], 1)
+        masks = roi_head.mask_head(roi_features(extractor, feats[:extractor.num_inputs], rois))
+        if not roi_head.mask_head.class_agnostic:
+            masks = masks[torch.arange(masks.shape[0]), labels]
+        else:
+            masks = masks[:, 0]
+        return boxes, scores, labels, masks.sigmoid()
+
+
 class DetrDetector(nn.Module):
     """mmdet's ``DETR`` from image to ``boxes (N, 4)`` in the input's pixels, ``scores (N,)``
     and ``labels (N,)``: its own ``predict`` (no NMS: the best ``max_per_img`` queries), with
@@ -299,5 +421,5 @@ def resize_steps(pipeline: list) -> list[dict]:
     return steps
 
 
-__all__ = ['ImageInput', 'DenseDetector', 'DetrDetector', 'Segmentor', 'Classifier', 'class_wise_nms',
+__all__ = ['ImageInput', 'DenseDetector', 'TwoStageDetector', 'DetrDetector', 'roi_features', 'Segmentor', 'Classifier', 'class_wise_nms',
            'resize_steps', 'DENSE_HEADS', 'NotEnd2EndError']

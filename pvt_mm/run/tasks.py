@@ -276,6 +276,7 @@ class Detection(Task):
                                             TwoStageDetector)
 
         from .end2end import DenseDetector, DetrDetector, ImageInput
+        from .end2end import TwoStageDetector as TwoStageEnd2End
         kind = type(model).__name__
         pre = model.data_preprocessor
         image_input = ImageInput(pre, pre.pad_size_divisor, pre.pad_value)
@@ -286,12 +287,11 @@ class Detection(Task):
                 f'{kind}: --end2end writes DETR itself, not its variants; export the '
                 'backbone with --backbone-only.')
         if isinstance(model, TwoStageDetector):
-            raise NotExportableError(
-                f'{kind} (two-stage): --end2end writes single-stage detectors and DETR; the RoI '
-                'stage (proposals, RoIAlign, the box and mask heads) is not written as a graph. '
-                'Without --end2end the backbone, neck and RPN export to raw outputs.')
+            module = TwoStageEnd2End(model, image_input)
+            return module, ['boxes', 'scores', 'labels'] + (['masks'] if module.with_mask else [])
         if not isinstance(model, SingleStageDetector):
-            raise NotExportableError(f'{kind}: --end2end writes single-stage detectors and DETR.')
+            raise NotExportableError(f'{kind}: --end2end writes single-stage and two-stage '
+                                     'detectors and DETR.')
         return DenseDetector(model, image_input), ['boxes', 'scores', 'labels']
 
     def postprocess(self, model, groups, outputs, samples):

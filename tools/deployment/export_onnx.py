@@ -17,8 +17,10 @@ a normalised, padded (1, 3, H, W) float tensor):
 * classifiers: the class scores.
 * ``--end2end``: the whole predictor, from a (1, 3, H, W) RGB 0-255 image (after the test
   pipeline's resize, which the file's metadata states) to boxes, scores and labels
-  (single-stage detectors: decoding and NMS in the graph; DETR), the label map (segmentors) or
-  class probabilities (classifiers). ``python -m pvt_deploy`` runs it without torch.
+  (single-stage detectors: decoding and NMS in the graph; Faster / Mask R-CNN: proposals,
+  RoIAlign and both heads, with each detection's mask before pasting; DETR), the label map
+  (segmentors) or class probabilities (classifiers). ``python -m pvt_deploy`` runs it
+  without torch.
 * DETR: with ``--backbone-only`` or ``--end2end`` (where the padding mask its transformer
   needs is made from the traced sizes); to raw outputs the tool says why not and stops.
 
@@ -60,8 +62,9 @@ def parse_args(argv=None):
     parser.add_argument('--end2end', action='store_true',
                         help='the whole predictor in one graph: input an RGB 0-255 image after '
                              "the test pipeline's resize; outputs boxes, scores and labels "
-                             '(single-stage detectors, DETR), the label map (segmentors) or class '
-                             'probabilities (classifiers); run it with `python -m pvt_deploy`')
+                             '(detectors; Mask R-CNN also masks), the label map (segmentors) '
+                             'or class probabilities (classifiers); run it with '
+                             '`python -m pvt_deploy`')
     parser.add_argument('--attention', choices=['fused', 'explicit'], default='fused',
                         help="PVT's attention path: F.scaled_dot_product_attention (fused) or "
                              'the explicit softmax(QK^T/sqrt(d))V')

@@ -96,7 +96,7 @@ def race_runtimes(config: str, checkpoint: str | None = None, *,
         for runtime, run in _runners(path).items():
             outs, row[f'{runtime}_s'] = _median(lambda: run(feed), repeat)
             row[f'{runtime}_ratio'] = row[f'{runtime}_s'] / row['pytorch_s']
-            if names == DETECTIONS:
+            if names[:3] == DETECTIONS:
                 diffs = detection_diffs(ref, outs, inp.shape[2:])
                 row[f'{runtime}_detections'] = len(outs[1])
                 row[f'{runtime}_max_abs_diff'] = max(diffs['boxes'][0], diffs['scores'][0])
@@ -104,7 +104,7 @@ def race_runtimes(config: str, checkpoint: str | None = None, *,
             else:
                 row[f'{runtime}_max_abs_diff'] = max(
                     float((torch.from_numpy(o) - r).abs().max()) for o, r in zip(outs, ref))
-        if names == DETECTIONS:
+        if names[:3] == DETECTIONS:
             row['pytorch_detections'] = len(ref[1])
         row['max_abs_output'] = max(float(r.abs().max()) if r.numel() else 0.0 for r in ref)
         record['parts'][part] = row

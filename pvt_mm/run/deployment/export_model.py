@@ -50,17 +50,18 @@ DETECTIONS = ['boxes', 'scores', 'labels']  # an end-to-end detector's outputs
 
 def detection_diffs(ref: Sequence[Any], outs: Sequence[Any], shape: Sequence[int]) -> dict:
     """Two runs' detections paired one to one (same label, nearest score and box): per
-    output, the largest |difference| over the pairs and its scale. Scores that tie to a few
+    output (masks too, when there are), the largest |difference| over the pairs and its scale. Scores that tie to a few
     ulps may come out of NMS in either order, so the outputs are not compared row by row.
 
     A PyTorch detection without a partner counts as a label difference of 1; a different
     number of detections is the ``count`` difference.
     """
     import numpy as np
-    (b1, s1, l1), (b2, s2, l2) = [r.double().numpy() for r in ref], outs
+    (b1, s1, l1), (b2, s2, l2) = [r.double().numpy() for r in ref[:3]], outs[:3]
+    m1, m2 = (ref[3].double().numpy(), outs[3]) if len(ref) > 3 else (None, None)
     free = np.ones(len(s2), bool)
-    box_diff = score_diff = label_diff = 0.0
-    for box, score, label in zip(b1, s1, l1):
+    box_diff = score_diff = label_diff = mask_diff = 0.0
+    for i, (box, score, label) in enumerate(zip(b1, s1, l1)):
         cost = np.abs(s2 - score) + np.abs(b2 - box).max(1) / max(1.0, float(np.abs(b1).max()))
         cost = np.where(free & (l2 == label), cost, np.inf)
         j = int(np.argmin(cost))
@@ -70,9 +71,14 @@ def detection_diffs(ref: Sequence[Any], outs: Sequence[Any], shape: Sequence[int
         free[j] = False
         box_diff = max(box_diff, float(np.abs(b2[j] - box).max()))
         score_diff = max(score_diff, abs(float(s2[j]) - float(score)))
-    return dict(boxes=(box_diff, max(1.0, float(np.abs(b1).max(initial=0)))),
-                scores=(score_diff, 1.0), labels=(label_diff, 1.0),
-                count=(float(abs(len(s1) - len(s2))), 1.0))
+        if m1 is not None:
+            mask_diff = max(mask_diff, float(np.abs(m2[j] - m1[i]).max()))
+    diffs = dict(boxes=(box_diff, max(1.0, float(np.abs(b1).max(initial=0)))),
+                 scores=(score_diff, 1.0), labels=(label_diff, 1.0),
+                 count=(float(abs(len(s1) - len(s2))), 1.0))
+    if m1 is not None:
+        diffs['masks'] = (mask_diff, 1.0)
+    return diffs
 
 
 def compare(session: Any, module: Any, names: list[str], shape: Sequence[int], repeat: int,
@@ -87,7 +93,7 @@ def compare(session: Any, module: Any, names: list[str], shape: Sequence[int], r
         ref, t_torch = timed(lambda: module(x), repeat)
     ref = (ref,) if isinstance(ref, torch.Tensor) else ref
     outs, t_ort = timed(lambda: session.run(None, {'input': x.numpy()}), repeat)
-    if names == DETECTIONS:
+    if names[:3] == DETECTIONS:  # masks, when there are, paired with their detections
         return detection_diffs(ref, outs, shape), t_torch, t_ort
     diffs = {}
     for name, r, o in zip(names, ref, outs):
@@ -213,7 +219,7 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
               '(PyTorch)')
         if diff > tolerance * scale:
             failed.append(f'{hw[0]}x{hw[1]}')
-    if failed and end2end and names == DETECTIONS and not checkpoint:
+    if failed and end2end and names[:3] == DETECTIONS and not checkpoint:
         print('  random weights: their detection scores tie to a few ulps, so NMS may keep other '
               'boxes in each runtime; verify with a checkpoint')
         return
