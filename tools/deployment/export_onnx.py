@@ -12,7 +12,7 @@ a normalised, padded (1, 3, H, W) float tensor):
   scores and box regressions, before anchor decoding and NMS.
 * two-stage detectors (Mask R-CNN): backbone, neck and RPN up to the neck's maps and the
   RPN's raw outputs. The RoI stage (proposal NMS, RoIAlign on a data-dependent number of
-  proposals, box and mask heads) is not exported.
+  proposals, box and mask heads) is in the ``--end2end`` graph only.
 * segmentors (Semantic FPN, Trans2Seg): the decode head's logits (stride 4).
 * classifiers: the class scores.
 * ``--end2end``: the whole predictor, from a (1, 3, H, W) RGB 0-255 image (after the test
@@ -48,7 +48,7 @@ def parse_args(argv=None):
         epilog='Parts exported: --backbone-only: F1..F4; RetinaNet and other single-stage '
                'detectors: raw per-level scores and box regressions (no decoding, no NMS); '
                'Mask R-CNN and other two-stage detectors: neck maps and raw RPN outputs (the '
-               'RoI stage is not exported); segmentors: decode-head logits; classifiers: '
+               'RoI stage only with --end2end); segmentors: decode-head logits; classifiers: '
                'class scores; DETR: --backbone-only or --end2end.')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', nargs='?', help='checkpoint (default: random weights)')

@@ -27,8 +27,8 @@ def check_exported(meta: dict, onnx_path: str, task: Task, model: Any) -> None:
                              '--end2end): it needs no post-processing; run it with '
                              '`python -m pvt_deploy`.')
         what = {'backbone': 'only a backbone (exported with --backbone-only)',
-                'detector_rpn': "a two-stage detector up to its RPN (the RoI stage is not "
-                                'exported)'}.get(part, part)
+                'detector_rpn': "a two-stage detector up to its RPN (its RoI stage is "
+                                'exported with --end2end, for python -m pvt_deploy)'}.get(part, part)
         raise SystemExit(f'onnx_infer: {onnx_path} holds {what}; onnx_infer needs a whole '
                          'single-stage detector, segmentor or classifier.')
     if WHOLE_PARTS[part] is not task or meta.get(META_MODEL) != type(model).__name__:
