@@ -4,8 +4,8 @@
 names, output names), makes the image into the graph's input (the test resize, RGB, float
 0-255, (1, 3, h, w)), runs the graph and maps its outputs back to the original image:
 boxes divided by the resize's scale (mmdet's ``rescale=True``) and masks pasted at them in
-the image (:func:`paste_masks`), a label map resized to the image with nearest-neighbour
-sampling, class probabilities as they are.
+the image (:func:`paste_masks`), a label map made from the logits resized to the image as
+mmseg resizes them (:func:`resize_logits`), class probabilities as they are.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .image import Resized, apply_steps, read
@@ -41,6 +40,26 @@ def read_metadata(path: str) -> dict:
         raise ValueError(f'{path} holds {what}: export it with tools/deployment/'
                          'export_onnx.py --end2end for this runner.')
     return json.loads(meta[META_KEY])
+
+
+def _source(n_in: int, n_out: int, align_corners: bool) -> tuple[np.ndarray, ...]:
+    """PyTorch's bilinear source indices and weights along one axis (upsample_bilinear2d)."""
+    d = np.arange(n_out, dtype=np.float32)
+    if align_corners:
+        src = d * np.float32((n_in - 1) / (n_out - 1) if n_out > 1 else 0)
+    else:
+        src = np.maximum((d + 0.5) * np.float32(n_in / n_out) - 0.5, 0)
+    i0 = np.minimum(src.astype(int), n_in - 1)
+    return i0, np.minimum(i0 + 1, n_in - 1), (src - i0).astype(np.float32)
+
+
+def resize_logits(logits: np.ndarray, shape: tuple[int, int], align_corners: bool) -> np.ndarray:
+    """(C, h, w) logits resized to ``shape`` (H, W) bilinearly as mmseg's ``resize``
+    (``F.interpolate``, no anti-aliasing) resizes them to the original image."""
+    y0, y1, ly = _source(logits.shape[1], shape[0], align_corners)
+    x0, x1, lx = _source(logits.shape[2], shape[1], align_corners)
+    rows = logits[:, y0] * (1 - ly)[None, :, None] + logits[:, y1] * ly[None, :, None]
+    return rows[:, :, x0] * (1 - lx) + rows[:, :, x1] * lx
 
 
 def rle(mask: np.ndarray) -> dict:
@@ -198,9 +217,11 @@ class Model:
                 pred.masks = paste_masks(out['masks'], pred.boxes, image.shape[:2], threshold)
         elif self.task == 'seg':
             labels = out['labels']
-            if labels.shape != image.shape[:2]:
-                labels = cv2.resize(labels.astype(np.int32), image.shape[1::-1],
-                                    interpolation=cv2.INTER_NEAREST)
+            if labels.shape != image.shape[:2]:  # mmseg: the logits resized, then arg-max
+                logits = resize_logits(out['logits'], image.shape[:2],
+                                       self.meta['constants']['align_corners'])
+                labels = logits.argmax(0) if len(logits) > 1 else \
+                    1 / (1 + np.exp(-logits[0])) > self.meta['constants']['threshold']
             pred.labels = labels.astype(np.int64)
         else:
             pred.probabilities = out['probabilities']

@@ -205,18 +205,14 @@ def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, mini_data):
         expected = np.asarray(Image.open(pngs / 'toy_val_00000.png')).astype(np.int64)
         assert label.shape == expected.shape == Image.open(image).size[::-1]
         assert (label == expected).all(), (label != expected).mean()
-        # The end-to-end graph without torch: its label map at the input's size, scaled to
-        # the image by nearest neighbour. Where the test resize changed nothing that is
-        # tools/test.py's map exactly; where it did, mmseg interpolates the logits to the
-        # image instead, which moves class boundaries by a pixel.
+        # The end-to-end graph without torch: its label map where the test resize changed
+        # nothing; where it did (the wide image), its logits resized to the image as mmseg
+        # resizes them, then the arg-max. tools/test.py's map either way.
         run_without_torch([e2e, str(image), '--out-dir', str(tmp_path / f'e2e_{root.name}')])
         label = np.asarray(Image.open(tmp_path / f'e2e_{root.name}' /
                                       'toy_val_00000_labels.png')).astype(np.int64)
         assert label.shape == expected.shape
-        if root == mini_data:
-            assert (label == expected).all(), (label != expected).mean()
-        else:
-            assert (label == expected).mean() > 0.97, (label == expected).mean()
+        assert (label == expected).all(), (label != expected).mean()
 
 
 @pytest.mark.slow

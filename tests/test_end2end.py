@@ -149,9 +149,19 @@ def test_segmentor_and_classifier_graphs_give_the_upstream_predictions(tmp_path)
     data = model.data_preprocessor(dict(inputs=[image[0].flip(0)], data_samples=[sample]))
     with torch.no_grad():
         ref = model.predict(data['inputs'], data['data_samples'])[0]
-        labels = module(image)
-    assert names == ['labels'] and labels.shape == (100, 150)
+        labels, logits = module(image)
+    assert names == ['labels', 'logits'] and labels.shape == (100, 150)
     assert torch.equal(labels, ref.pred_sem_seg.data[0])
+    torch.testing.assert_close(logits, ref.seg_logits.data, rtol=0, atol=1e-5)
+    # The runner's resize of the logits to an image the test pipeline had scaled: mmseg's.
+    from mmseg.models.utils import resize
+
+    from pvt_deploy.model import resize_logits
+    for align in (False, True):
+        for size in ((250, 375), (61, 90)):
+            expected = resize(logits[None], size, mode='bilinear', align_corners=align)[0]
+            got = resize_logits(logits.numpy(), size, align)
+            np.testing.assert_allclose(got, expected.numpy(), rtol=0, atol=1e-5)
 
     cfg, task, model = _model('pvt_t_cls_toy.py')
     module, names, _ = task.end2end(model, cfg)

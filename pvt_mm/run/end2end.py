@@ -331,11 +331,12 @@ class DetrDetector(nn.Module):
 
 
 class Segmentor(nn.Module):
-    """An mmseg ``EncoderDecoder`` from image to its ``labels`` (H, W) at the input's size: the
-    decode head's logits resized to the padded input as its ``predict_by_feat`` does, the
-    padding cropped, and the arg-max (a threshold on the sigmoid for one output channel), as
-    the segmentor's ``postprocess_result`` does for an image the test pipeline did not
-    resize."""
+    """An mmseg ``EncoderDecoder`` from image to its ``labels`` (H, W) and ``logits`` (C, H,
+    W) at the input's size: the decode head's logits resized to the padded input as its
+    ``predict_by_feat`` does, the padding cropped, and the arg-max (a threshold on the sigmoid
+    for one output channel), as the segmentor's ``postprocess_result`` does for an image the
+    test pipeline did not resize. For one it did, mmseg resizes the logits to the image
+    before the arg-max, which a runner does with ``logits``."""
 
     def __init__(self, model: nn.Module, image_input: ImageInput) -> None:
         super().__init__()
@@ -347,17 +348,17 @@ class Segmentor(nn.Module):
         self.threshold = float(getattr(model.decode_head, 'threshold', None) or 0.3)
 
     def constants(self) -> dict:
-        return dict(align_corners=self.align_corners)
+        return dict(align_corners=self.align_corners, threshold=self.threshold)
 
     def forward(self, image: Tensor) -> Tensor:
         h, w = image.shape[-2:]
         x = self.image_input(image)
         logits = self.model._forward(x)
         logits = nn.functional.interpolate(logits, size=x.shape[-2:], mode='bilinear',
-                                           align_corners=self.align_corners)[..., :h, :w]
-        if logits.shape[1] == 1:
-            return (logits[0, 0].sigmoid() > self.threshold).long()
-        return logits[0].argmax(0)
+                                           align_corners=self.align_corners)[0, :, :h, :w]
+        if logits.shape[0] == 1:
+            return (logits[0].sigmoid() > self.threshold).long(), logits
+        return logits.argmax(0), logits
 
 
 class Classifier(nn.Module):

@@ -388,7 +388,7 @@ class Segmentation(Task):
                 'an end-to-end graph pads to a size divisor (test_cfg=dict(size_divisor=N)).')
         pre = model.data_preprocessor
         module = Segmentor(model, ImageInput(pre, pad.get('size_divisor') or 1, pre.pad_val))
-        return module, ['labels']
+        return module, ['labels', 'logits']
 
     def postprocess(self, model, groups, outputs, samples):
         if model.test_cfg.get('mode', 'whole') != 'whole':
