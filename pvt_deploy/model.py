@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -22,17 +22,7 @@ META_KEY = 'pvt_mm.end2end'
 RUNTIMES = ('onnxruntime', 'openvino')
 
 
-def read_metadata(path: str) -> dict:
-    """The end-to-end metadata of an ONNX file (onnxruntime reads it; torch is not needed).
-
-    Raises:
-        ValueError: the file is not an end-to-end graph from ``export_onnx.py --end2end``.
-    """
-    import onnxruntime as ort
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    meta = ort.InferenceSession(path, options, providers=['CPUExecutionProvider']) \
-        .get_modelmeta().custom_metadata_map
+def _end2end_metadata(meta: dict, path: str) -> dict:
     if META_KEY not in meta:
         part = meta.get('pvt_mm.part')
         what = f"pvt_mm's {part} part (exported without --end2end)" if part else \
@@ -40,6 +30,62 @@ def read_metadata(path: str) -> dict:
         raise ValueError(f'{path} holds {what}: export it with tools/deployment/'
                          'export_onnx.py --end2end for this runner.')
     return json.loads(meta[META_KEY])
+
+
+def _ort_session(path: str, threads: int | None = None, optimise: bool = True) -> Any:
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    if not optimise:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+
+
+def read_metadata(path: str) -> dict:
+    """The end-to-end metadata of an ONNX file (onnxruntime reads it; torch is not needed).
+
+    Raises:
+        ValueError: the file is not an end-to-end graph from ``export_onnx.py --end2end``.
+    """
+    meta = _ort_session(path, optimise=False).get_modelmeta().custom_metadata_map
+    return _end2end_metadata(meta, path)
+
+
+def open_runtime(path: str, runtime: str = 'onnxruntime', threads: int | None = None,
+                 precision: str | None = 'f32') -> tuple[Callable[[np.ndarray], dict], Any]:
+    """An ONNX file made ready to run on the CPU: ``(run, handle)``, where ``run(x)`` maps the
+    input array to ``{output name: array}`` in the graph's output order, and ``handle`` is the
+    onnxruntime session or OpenVINO's compiled model.
+
+    Args:
+        runtime: ``onnxruntime`` or ``openvino``.
+        threads: intra-op threads (default: the runtime's).
+        precision: OpenVINO's ``INFERENCE_PRECISION_HINT`` (``f32``, ``bf16``; ``None``: its
+            default, bf16 on CPUs with AMX).
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(f'runtime {runtime!r}: one of {", ".join(RUNTIMES)}.')
+    if runtime == 'onnxruntime':
+        session = _ort_session(path, threads)
+        names = [o.name for o in session.get_outputs()]
+        return (lambda x: dict(zip(names, session.run(None, {'input': x})))), session
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ImportError('runtime openvino: pip install openvino') from None
+    config = {}
+    if precision:
+        config['INFERENCE_PRECISION_HINT'] = precision
+    if threads:
+        config['INFERENCE_NUM_THREADS'] = threads
+    compiled = ov.Core().compile_model(path, 'CPU', config)
+    request = compiled.create_infer_request()
+
+    def run(x: np.ndarray) -> dict:
+        request.infer({0: x})
+        return {o.get_any_name(): request.get_tensor(o).data.copy() for o in compiled.outputs}
+    return run, compiled
 
 
 def _source(n_in: int, n_out: int, align_corners: bool) -> tuple[np.ndarray, ...]:
@@ -65,7 +111,7 @@ def resize_logits(logits: np.ndarray, shape: tuple[int, int], align_corners: boo
 def rle(mask: np.ndarray) -> dict:
     """A boolean mask as COCO's uncompressed run-length encoding (column-major runs, zeros
     first), which ``pycocotools.mask.frPyObjects`` reads."""
-    flat = np.asfortranarray(mask).reshape(-1, order='F').astype(np.int8)
+    flat = mask.reshape(-1, order='F').astype(np.int8)
     edges = np.flatnonzero(np.diff(flat)) + 1
     runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
     counts = ([0] if flat.size and flat[0] else []) + runs.tolist()
@@ -151,41 +197,18 @@ class Model:
 
     def __init__(self, path: str, runtime: str = 'onnxruntime', threads: int | None = None,
                  precision: str | None = 'f32') -> None:
-        if runtime not in RUNTIMES:
-            raise ValueError(f'runtime {runtime!r}: one of {", ".join(RUNTIMES)}.')
         self.path, self.runtime = path, runtime
-        self.meta = read_metadata(path)
+        if runtime == 'onnxruntime':  # one session reads the file and its metadata
+            self._run, handle = open_runtime(path, runtime, threads)
+            self.meta = _end2end_metadata(handle.get_modelmeta().custom_metadata_map, path)
+        else:  # the metadata checked before OpenVINO compiles the graph
+            self.meta = read_metadata(path)
+            self._run, handle = open_runtime(path, runtime, threads, precision)
+            hint = handle.get_property('INFERENCE_PRECISION_HINT')  # an ov.Type
+            self.precision = hint.to_string() if hasattr(hint, 'to_string') else str(hint)
         self.task = self.meta['task']
         self.classes = list(self.meta.get('classes') or [])
         self.outputs = list(self.meta['outputs'])
-        if runtime == 'onnxruntime':
-            import onnxruntime as ort
-            options = ort.SessionOptions()
-            if threads:
-                options.intra_op_num_threads = threads
-            session = ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-            names = [o.name for o in session.get_outputs()]
-            self._run = lambda x: dict(zip(names, session.run(None, {'input': x})))
-        else:
-            try:
-                import openvino as ov
-            except ImportError:
-                raise ImportError('runtime openvino: pip install openvino') from None
-            config = {}
-            if precision:
-                config['INFERENCE_PRECISION_HINT'] = precision
-            if threads:
-                config['INFERENCE_NUM_THREADS'] = threads
-            compiled = ov.Core().compile_model(path, 'CPU', config)
-            hint = compiled.get_property('INFERENCE_PRECISION_HINT')  # an ov.Type
-            self.precision = hint.to_string() if hasattr(hint, 'to_string') else str(hint)
-            request = compiled.create_infer_request()
-
-            def run(x: np.ndarray) -> dict:
-                request.infer({0: x})
-                return {o.get_any_name(): request.get_tensor(o).data.copy()
-                        for o in compiled.outputs}
-            self._run = run
 
     def graph_input(self, image: np.ndarray) -> tuple[np.ndarray, Resized]:
         """A BGR uint8 image as the graph's input, after the test resize."""
@@ -228,4 +251,4 @@ class Model:
         return pred
 
 
-__all__ = ['Model', 'Prediction', 'read_metadata', 'paste_masks', 'rle', 'RUNTIMES']
+__all__ = ['Model', 'Prediction', 'read_metadata', 'open_runtime', 'paste_masks', 'rle', 'RUNTIMES']

@@ -8,7 +8,6 @@ makes of it, so all three see the same pixels.
 from __future__ import annotations
 
 import os.path as osp
-import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -18,34 +17,21 @@ PARTS = ('backbone', 'raw', 'end2end')
 CLS_CONVS = ('retina_cls', 'atss_cls', 'gfl_cls')  # the dense heads' classification convs
 
 
-def _median(fn: Any, repeat: int) -> tuple[Any, float]:
-    out = fn()  # warm-up
-    times = []
-    for _ in range(max(1, repeat)):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, statistics.median(times)
-
-
 def _runners(path: str) -> dict[str, Any]:
-    """name -> fn(x numpy) -> list of outputs, for every runtime installed."""
-    import onnxruntime as ort
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    runners = {'onnxruntime': lambda x: session.run(None, {'input': x})}
+    """name -> fn(x numpy) -> list of outputs, for every runtime installed, each opened as
+    pvt_deploy opens it."""
+    from pvt_deploy.model import open_runtime
+    names = ['onnxruntime']
     try:
-        import openvino as ov
+        import openvino  # noqa: F401
+        names += ['openvino_f32', 'openvino_bf16']
     except ImportError:
-        return runners
-    core = ov.Core()
-    for precision in ('f32', 'bf16'):
-        compiled = core.compile_model(path, 'CPU', {'INFERENCE_PRECISION_HINT': precision})
-        request = compiled.create_infer_request()
-
-        def run(x: Any, request: Any = request, compiled: Any = compiled) -> list:
-            request.infer({0: x})
-            return [request.get_tensor(o).data.copy() for o in compiled.outputs]
-        runners[f'openvino_{precision}'] = run
+        pass
+    runners = {}
+    for name in names:
+        runtime, _, precision = name.partition('_')
+        run, _ = open_runtime(path, runtime, precision=precision or None)
+        runners[name] = lambda x, run=run: list(run(x).values())
     return runners
 
 
@@ -60,7 +46,8 @@ def race_runtimes(config: str, checkpoint: str | None = None, *,
 
     from ..config import load_config
     from ..deployment.export import export_onnx, exportable_part
-    from ..deployment.export_model import DETECTIONS, detection_diffs, example_input, load_weights
+    from ..deployment.export_model import (DETECTIONS, detection_diffs, example_input,
+                                           load_weights, timed)
     cfg, task = load_config(config, cfg_options)
     model = task.build_eval_model(cfg)
     if checkpoint:
@@ -90,11 +77,11 @@ def race_runtimes(config: str, checkpoint: str | None = None, *,
         export_onnx(module, inp, path, output_names=names, dynamic=True)
         row: dict[str, Any] = dict(export_s=time.perf_counter() - start)
         with torch.no_grad():
-            ref, row['pytorch_s'] = _median(lambda: module(inp), repeat)
+            ref, row['pytorch_s'] = timed(lambda: module(inp), repeat)
         ref = (ref,) if isinstance(ref, torch.Tensor) else tuple(ref)
         feed = inp.numpy()
         for runtime, run in _runners(path).items():
-            outs, row[f'{runtime}_s'] = _median(lambda: run(feed), repeat)
+            outs, row[f'{runtime}_s'] = timed(lambda: run(feed), repeat)
             row[f'{runtime}_ratio'] = row[f'{runtime}_s'] / row['pytorch_s']
             if names[:3] == DETECTIONS:
                 diffs = detection_diffs(ref, outs, inp.shape[2:])
