@@ -300,7 +300,7 @@ def test_buffer_reusing_mlp_backward_equals_autograds(monkeypatch):
     monkeypatch.setattr(fast.MlpFunction, 'apply', lambda *a: calls.append(1) or apply(*a))
     outs, grads = _train_step(model, x)
     assert len(calls) == sum(len(s.blocks) for s in model.stages)
-    monkeypatch.setattr(fast, 'mlp_train', lambda mlp, h: mlp(h))  # autograd's own chain
+    model.lean_backward = False  # autograd's own chain, on the CPU path too
     ref_outs, ref_grads = _train_step(model, x)
     assert len(calls) == sum(len(s.blocks) for s in model.stages)  # not used again
     assert all(torch.equal(a, b) for a, b in zip(outs, ref_outs))
@@ -311,7 +311,7 @@ def test_buffer_reusing_mlp_backward_equals_autograds(monkeypatch):
 def test_buffer_reusing_mlp_refuses_double_backward(monkeypatch):
     """A second backward through its graph gives the first's gradients again (its saved GELU
     input is never overwritten); differentiating the gradients fails loudly, and
-    ``cpu_fast_paths=False`` gives autograd's own chain, which supports both."""
+    ``lean_backward=False`` gives autograd's own chain, which supports both."""
     from pvt_mm.network.pvt import Mlp
     monkeypatch.setattr(fast, 'MLP_REUSE_MIN_BYTES', 0)
     mlp = Mlp(8, 32)
@@ -333,6 +333,33 @@ def test_buffer_reusing_mlp_refuses_double_backward(monkeypatch):
     loss = sum(o.mean() for o in model(torch.randn(1, 3, 64, 64)))
     loss.backward(retain_graph=True)
     loss.backward()  # a second backward through the plain blocks works
+    model = PVT('tiny', drop_path_rate=0.0, cpu_fast_paths=False, lean_backward=False,
+                fused_attn=False)  # the fused attention's backward is not differentiable
+    x = torch.randn(1, 3, 64, 64, requires_grad=True)
+    (g,) = torch.autograd.grad(sum(o.mean() for o in model(x)), x, create_graph=True)
+    g.square().sum().backward()  # double backward through autograd's own chain
+
+
+def test_gpu_blocks_hold_only_the_gelu_input(monkeypatch):
+    """The plain blocks (any device but the CPU; here the CPU paths off) train through
+    MlpFunction in every block, whatever its size, bit-equal to autograd's chain
+    (``lean_backward=False``)."""
+    calls = []
+    apply = fast.MlpFunction.apply
+    monkeypatch.setattr(fast.MlpFunction, 'apply', lambda *a: calls.append(1) or apply(*a))
+    torch.manual_seed(0)
+    model = PVT('tiny', drop_path_rate=0.0, cpu_fast_paths=False).train()
+    model.init_weights()
+    x = torch.randn(2, 3, 64, 96)
+    outs, grads = _train_step(model, x)
+    assert len(calls) == sum(len(s.blocks) for s in model.stages)
+    model.lean_backward = False
+    assert not any(b.lean_backward for s in model.stages for b in s.blocks)
+    ref_outs, ref_grads = _train_step(model, x)
+    assert len(calls) == sum(len(s.blocks) for s in model.stages)  # not used again
+    assert all(torch.equal(a, b) for a, b in zip(outs, ref_outs))
+    for name, g in ref_grads.items():
+        assert torch.equal(grads[name], g), name
 
 
 def test_buffer_reusing_mlp_only_where_the_hidden_activation_is_large(monkeypatch):

@@ -2,6 +2,7 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--amp] [--resume [CKPT]] [--auto-scale-lr]
                           [--data-root DIR] [--cfg-options k=v ...] [--launcher pytorch]
+                          [--allocator keep|glibc]
 
 The flags mean what they mean in mmdet's and mmseg's tools/train.py. Which task a config is
 for comes from the config itself (its default_scope, or where its model is registered).
@@ -9,6 +10,7 @@ for comes from the config itself (its default_scope, or where its model is regis
 import argparse
 
 try:
+    from pvt_mm.run.allocator import keep_freed_memory
     from pvt_mm.run.cli import add_run_args
     from pvt_mm.run.training import train
 except ModuleNotFoundError as err:
@@ -30,12 +32,22 @@ def parse_args(argv=None):
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT; without a path, from the latest checkpoint '
                              'in the work dir')
+    parser.add_argument('--allocator', choices=['keep', 'glibc'], default='keep',
+                        help="without a CUDA GPU: 'keep' (default) has glibc keep freed memory "
+                             'for reuse, so a step does not pay page faults for its large '
+                             "tensors again (faster, a higher resident set); 'glibc' keeps "
+                             "glibc's defaults (docs/speed.md)")
     add_run_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
-    train(**vars(parse_args(argv)))
+    args = vars(parse_args(argv))
+    allocator = args.pop('allocator')
+    import torch
+    if allocator == 'keep' and not torch.cuda.is_available():
+        print(keep_freed_memory())
+    train(**args)
 
 
 if __name__ == '__main__':

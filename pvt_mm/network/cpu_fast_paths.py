@@ -1,39 +1,42 @@
-"""Faster execution of PVT's encoder block on the CPU, with the network's weights unchanged.
+"""Faster execution of PVT's and PVTv2's encoder blocks on the CPU, the weights unchanged.
 
-:func:`block_forward` computes exactly what ``Block.forward`` of :mod:`pvt_mm.network.pvt`
-computes (the paper's math lives there), reordered for PyTorch's CPU kernels. The network
-calls it only where it was measured winning: ``PVT(cpu_fast_paths=True)`` (the default), a
-CPU tensor, eager mode. On other devices and under ``torch.compile`` the plain block runs,
-with PyTorch's own kernels. ``tools/analysis/benchmark.py`` measures the difference.
+:func:`block_forward` (PVT v1) and :func:`block_forward_v2` (PVTv2) compute what the
+blocks' own ``forward`` computes (the paper's math lives in :mod:`pvt_mm.network.pvt` and
+:mod:`pvt_mm.network.pvt_v2`), reordered for PyTorch's CPU kernels. The networks call them
+only where they were measured winning: ``cpu_fast_paths=True`` (the default), a CPU tensor,
+eager mode. On other devices and under ``torch.compile`` the plain blocks run, with
+PyTorch's own kernels. ``tools/analysis/benchmark.py`` measures the difference.
 
-Three pieces, each used only where it computes the plain result:
+The pieces, each used only where it computes the plain result:
 
 * **Query groups in the attention backward** (:func:`query_groups`): PyTorch's CPU
-  flash-attention backward runs one thread per (image, head), so PVT's one-head first
+  flash-attention backward runs one thread per (image, head), so the one-head first
   stage ran its backward on one core at batch 1. Folding query groups into the batch
-  fills the threads.
-* **An MLP that holds half for backward and reuses its buffers** (:class:`MlpFunction`):
-  autograd's Linear-GELU-Linear saves the GELU input and output (two tokens x hidden
-  tensors) and its backward fills two fresh ones; this one saves the input only,
-  recomputes the output in the backward and writes both gradients into it. Gradients are
-  bit-equal to autograd's. Used where the hidden activation is at least
-  :data:`MLP_REUSE_MIN_BYTES` (below, it is slower).
-* **A chunked inference MLP fused into the residual** (:func:`mlp_add_`): without
+  fills the threads. Both families.
+* **v1's MLP backward reusing its buffers** (:class:`~pvt_mm.network.lean_backward.
+  MlpFunction`, which every device runs with ``lean_backward``): on the CPU path it runs
+  only where the hidden activation is at least :data:`MLP_REUSE_MIN_BYTES`; below, autograd's
+  own chain was faster here.
+* **v1's chunked inference MLP fused into the residual** (:func:`mlp_add_`): without
   autograd the (tokens x hidden) activation, 8x the input in stage 1, is never allocated.
+* **PVTv2's FFN through oneDNN with its elementwise steps fused, at inference**
+  (:func:`conv_ffn_infer`): GELU runs on the depth-wise conv's output while it is in cache
+  instead of as a pass of its own over the largest activation, and the linears add their
+  biases in the product. oneDNN's erf and its products' blocking differ from PyTorch's in
+  the last bits (about 1e-6 relative), so this one is equal within rounding, not bit for bit.
 
-The MLP's backward is not itself differentiable: double backward (``create_graph=True``)
-fails loudly; set ``model.cpu_fast_paths = False`` for it. A second backward through the
-same graph (``retain_graph=True``) works.
+Double backward (``create_graph=True``) needs ``lean_backward=False`` (autograd's own FFN
+chain); a second backward through the same graph (``retain_graph=True``) works either way.
 """
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
+
+from .lean_backward import MlpFunction, plain_conv_ffn, plain_mlp
 
 
 def query_groups(q: Tensor) -> int:
@@ -67,74 +70,17 @@ def grouped_attention(q: Tensor, k: Tensor, v: Tensor, dropout_p: float) -> Tens
     return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
 
 
-class MlpFunction(torch.autograd.Function):
-    """Linear, exact GELU, Linear for training, holding half the hidden-size memory for
-    backward, with a backward that reuses its buffers.
-
-    Autograd's chain saves both the GELU input and its output (two tokens x hidden tensors,
-    8x the block's width each). This saves the input only; the backward recomputes the
-    GELU output (the same values: the same kernel on the same input), which, once it has
-    given fc2's weight gradient, receives the gradient of the GELU output and then, in
-    place, that of its input: the bytes held for backward fall by a third, and no fresh
-    hidden-size tensor is filled in the backward (docs/speed.md has the figures). The products are autograd's own (same operands, same order), so the
-    gradients are bit-equal. Differentiating the gradients is refused by
-    ``once_differentiable``.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
-        flat = x.reshape(-1, x.shape[-1])
-        hidden = torch.addmm(b1, flat, w1.t())
-        out = torch.addmm(b2, F.gelu(hidden), w2.t())
-        ctx.save_for_backward(flat, w1, w2, hidden)
-        ctx.in_shape = x.shape
-        return out.view(*x.shape[:-1], w2.shape[0])
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
-        flat, w1, w2, hidden = ctx.saved_tensors
-        need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
-        grad = grad_out.reshape(-1, grad_out.shape[-1])
-        gx = gw1 = gb1 = gw2 = gb2 = None
-        act = F.gelu(hidden)  # recomputed: the same values the forward multiplied by fc2
-        if need_w2:
-            gw2 = act.t().mm(grad).t()
-        if need_b2:
-            gb2 = grad.sum(0)
-        if need_x or need_w1 or need_b1:
-            g_hidden = torch.mm(grad, w2, out=act)  # act is spent: it takes d(GELU out)
-            torch.ops.aten.gelu_backward.grad_input(g_hidden, hidden, grad_input=g_hidden)
-            if need_x:
-                gx = g_hidden.mm(w1).view(ctx.in_shape)
-            if need_w1:
-                gw1 = flat.t().mm(g_hidden).t()
-            if need_b1:
-                gb1 = g_hidden.sum(0)
-        return gx, gw1, gb1, gw2, gb2
-
-
-def _plain_mlp(mlp: nn.Module, x: Tensor) -> bool:
-    """Whether ``mlp`` is exactly Linear, exact GELU, Linear with biases in ``x``'s dtype,
-    and its dropout inactive: the case the fused MLP paths compute bit for bit."""
-    return (isinstance(mlp.act, nn.GELU) and mlp.act.approximate == 'none'
-            and isinstance(mlp.norm, nn.Identity)
-            and mlp.fc1.bias is not None and mlp.fc2.bias is not None
-            and (not mlp.training or mlp.drop1.p == mlp.drop2.p == 0.0)
-            and x.dtype == mlp.fc1.weight.dtype and not torch.is_autocast_enabled(x.device.type))
-
-
 # MlpFunction saves the time of filling two fresh hidden-size tensors, which pays only when
 # they are large: below this size of the hidden activation autograd's own chain was faster
 # in the benchmark (tools/analysis/benchmark.py; the figures are in docs/speed.md).
 MLP_REUSE_MIN_BYTES = 16 << 20
 
 
-def mlp_train(mlp: nn.Module, x: Tensor) -> Tensor:
+def mlp_train(mlp: nn.Module, x: Tensor, lean: bool = True) -> Tensor:
     """``mlp(x)`` with autograd, through :class:`MlpFunction` where it computes the same and
-    its hidden activation is large enough for the reuse to pay."""
+    its hidden activation is large enough for the reuse to pay (never with ``lean`` off)."""
     hidden_bytes = x.numel() // x.shape[-1] * mlp.fc1.out_features * x.element_size()
-    if hidden_bytes >= MLP_REUSE_MIN_BYTES and _plain_mlp(mlp, x) and \
+    if lean and hidden_bytes >= MLP_REUSE_MIN_BYTES and plain_mlp(mlp, x) and \
             (x.requires_grad or mlp.fc1.weight.requires_grad):
         return MlpFunction.apply(x, mlp.fc1.weight, mlp.fc1.bias, mlp.fc2.weight, mlp.fc2.bias)
     return mlp(x)
@@ -157,22 +103,63 @@ def mlp_add_(mlp: nn.Module, residual: Tensor, x: Tensor, chunk_bytes: int = 8 <
     return residual
 
 
-def block_forward(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
-    """What ``block(x, hw)`` returns, computed with the CPU paths above where they apply."""
+def _attention_train(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """``x + drop_path(attn(norm1(x)))`` with autograd, query groups filling the threads."""
     attn = block.attn
-    if not torch.is_grad_enabled():  # inference: the MLP chunked into the residual
-        x = x + block.drop_path(attn(block.norm1(x), hw))
-        if block.training or not _plain_mlp(block.mlp, x):
-            return x + block.drop_path(block.mlp(block.norm2(x)))
-        return mlp_add_(block.mlp, x, block.norm2(x))  # x is this block's own fresh sum
     q, k, v = attn.qkv(block.norm1(x), hw)
     if attn.fused and (q.requires_grad or k.requires_grad):
         out = grouped_attention(q, k, v, attn.attn_drop if attn.training else 0.0)
     else:
         out = attn.attend(q, k, v)
-    x = x + block.drop_path(attn.project(out, x.shape))
-    return x + block.drop_path(mlp_train(block.mlp, block.norm2(x)))
+    return x + block.drop_path(attn.project(out, x.shape))
 
 
-__all__ = ['block_forward', 'query_groups', 'grouped_attention', 'MlpFunction', 'mlp_train',
-           'mlp_add_']
+def block_forward(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """What PVT v1's ``block(x, hw)`` returns, with the CPU paths above where they apply."""
+    if not torch.is_grad_enabled():  # inference: the MLP chunked into the residual
+        x = x + block.drop_path(block.attn(block.norm1(x), hw))
+        if block.training or not plain_mlp(block.mlp, x):
+            return x + block.drop_path(block.mlp(block.norm2(x)))
+        return mlp_add_(block.mlp, x, block.norm2(x))  # x is this block's own fresh sum
+    x = _attention_train(block, x, hw)
+    return x + block.drop_path(mlp_train(block.mlp, block.norm2(x), block.lean_backward))
+
+
+def _fused_conv_gelu_ok(ffn: nn.Module, x: Tensor) -> bool:
+    return (torch.backends.mkldnn.is_available() and plain_conv_ffn(ffn, x)
+            and x.dtype == torch.float32 and ffn.fc1.bias is not None
+            and isinstance(ffn.relu, (nn.ReLU, nn.Identity)))
+
+
+def _linear(x: Tensor, fc: nn.Linear, post_op: str = 'none') -> Tensor:
+    """oneDNN's linear with its bias (and ``post_op``) fused: no pass to copy the bias into
+    the output before the product."""
+    return torch.ops.mkldnn._linear_pointwise(x, fc.weight, fc.bias, post_op, [], '')
+
+
+def conv_ffn_infer(ffn: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """PVTv2's ``ffn(x, hw)`` without autograd, through oneDNN with its elementwise steps
+    fused: fc1 with its bias (and linear SRA's ReLU), the depth-wise conv with GELU (what
+    inductor's CPU backend fuses them into), fc2 with its bias."""
+    if not _fused_conv_gelu_ok(ffn, x):
+        return ffn(x, hw)
+    h = _linear(x, ffn.fc1, 'relu' if isinstance(ffn.relu, nn.ReLU) else 'none')
+    C, conv = h.shape[-1], ffn.dwconv
+    h = h.view(x.shape[0], hw[0], hw[1], C).permute(0, 3, 1, 2)  # channels-last, in place
+    act = torch.ops.mkldnn._convolution_pointwise(
+        h, conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation),
+        C, 'gelu', [], 'none')
+    return _linear(act.permute(0, 2, 3, 1).flatten(1, 2), ffn.fc2)
+
+
+def block_forward_v2(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """What PVTv2's ``block(x, hw)`` returns, with the CPU paths above where they apply."""
+    if not torch.is_grad_enabled():
+        x = x + block.drop_path(block.attn(block.norm1(x), hw))
+        return x + block.drop_path(conv_ffn_infer(block.mlp, block.norm2(x), hw))
+    x = _attention_train(block, x, hw)
+    return x + block.drop_path(block.ffn(block.norm2(x), hw))
+
+
+__all__ = ['block_forward', 'block_forward_v2', 'query_groups', 'grouped_attention',
+           'MlpFunction', 'mlp_train', 'mlp_add_', 'conv_ffn_infer']

@@ -37,6 +37,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..registry import MODELS
 from . import cpu_fast_paths
+from . import lean_backward as lean
 from .arch import ARCH_KEYS, ARCH_SETTINGS, resolve_arch
 from .checkpoint import (PRETRAINED_FROM_BASE, CheckpointError, init_cfg_entries,
                          load_pretrained, pretrained_init_cfg)
@@ -58,7 +59,7 @@ class PatchEmbed(nn.Module):
         """Maps (B, C, H, W) to tokens (B, H'W', D) and the grid size (H', W')."""
         x = self.proj(x)
         hw = (x.shape[2], x.shape[3])
-        return self.norm(x.flatten(2).transpose(1, 2)), hw
+        return self.norm(x.permute(0, 2, 3, 1).flatten(1, 2)), hw
 
 
 class SpatialReductionAttention(nn.Module):
@@ -102,7 +103,7 @@ class SpatialReductionAttention(nn.Module):
         # (B, N, C) seen as a channels-last (B, C, H, W) map: the conv reads it in place.
         B, _, C = x.shape
         x_ = x.view(B, hw[0], hw[1], C).permute(0, 3, 1, 2)
-        return self.norm(self.sr(x_).flatten(2).transpose(1, 2))
+        return self.norm(self.sr(x_).permute(0, 2, 3, 1).flatten(1, 2))
 
     def qkv(self, x: Tensor, hw: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
         """Queries from every token, keys and values from the reduced map (Eq. 2-3), each
@@ -132,6 +133,8 @@ class SpatialReductionAttention(nn.Module):
 class Block(nn.Module):
     """Encoder layer: x + SRA(LN(x)), then x + MLP(LN(x)), each with stochastic depth."""
 
+    lean_backward = True  # the backbone's switch (PVT.lean_backward) sets it
+
     def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float, sr_ratio: int,
                  qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
                  drop_path: float = 0.0, fused_attn: bool = True) -> None:
@@ -145,7 +148,11 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), hw))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        return x + self.drop_path(self.ffn(self.norm2(x)))
+
+    def ffn(self, x: Tensor) -> Tensor:
+        """The MLP, holding only the GELU input for backward with ``lean_backward``."""
+        return lean.mlp(self.mlp, x) if self.lean_backward else self.mlp(x)
 
 
 def init_linears_and_norms(module: nn.Module) -> None:
@@ -209,7 +216,7 @@ class PVTStage(nn.Module):
                 return self._pos_cache[1]
         grid = pos.reshape(1, *self.pos_grid, -1).permute(0, 3, 1, 2)
         out = F.interpolate(grid, size=hw, mode='bilinear', align_corners=False)
-        out = out.flatten(2).transpose(1, 2)
+        out = out.permute(0, 2, 3, 1).flatten(1, 2)
         if caching:
             self._pos_cache = (key, out)
         return out
@@ -276,7 +283,10 @@ class PVT(BaseModule):
             the explicit math path.
         cpu_fast_paths: run the blocks of CPU inputs through
             :mod:`pvt_mm.network.cpu_fast_paths` (same results, less time and memory);
-            ``False`` keeps the plain blocks everywhere, e.g. for double backward.
+            ``False`` keeps the plain blocks everywhere.
+        lean_backward: on every device, the feed-forward networks hold only what cannot be
+            recomputed cheaply for backward (:mod:`pvt_mm.network.lean_backward`; bit-equal
+            gradients); ``False`` gives autograd's own chain, e.g. for double backward.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH_OR_URL)`` (alone or in a list)
             loads weights in :meth:`init_weights` (official PVT, mmdet PVT, pvt_mm, or
             whole detector / segmentor checkpoints), strictly: any mismatch raises.
@@ -305,6 +315,7 @@ class PVT(BaseModule):
                  with_cp: bool = False,
                  fused_attn: bool = True,
                  cpu_fast_paths: bool = True,
+                 lean_backward: bool = True,
                  init_cfg: dict | list[dict] | None = None,
                  pretrained: str | None = None,
                  num_classes: int = 0) -> None:
@@ -348,7 +359,7 @@ class PVT(BaseModule):
             self.cls_pos_embed = nn.Parameter(torch.zeros(1, 1, dim))  # its row of pos_embed4
             self.norm = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
             self.head = nn.Linear(dim, num_classes)
-        self._finish(with_cp=with_cp, cpu_fast_paths=cpu_fast_paths)
+        self._finish(with_cp=with_cp, cpu_fast_paths=cpu_fast_paths, lean_backward=lean_backward)
 
     def _set_up(self, arch: dict, *, in_channels: int, out_indices: Any, frozen_stages: int,
                 init_cfg: Any, pretrained: Any, num_classes: int) -> None:
@@ -387,10 +398,11 @@ class PVT(BaseModule):
                              f'[-1, {num_stages}] (-1 = none, 0 = stem, k = stages 1..k).')
         self.frozen_stages = frozen_stages
 
-    def _finish(self, *, with_cp: bool, cpu_fast_paths: bool) -> None:
+    def _finish(self, *, with_cp: bool, cpu_fast_paths: bool, lean_backward: bool) -> None:
         """What every pvt_mm backbone sets once its stages are built."""
         self.with_cp = with_cp
         self.cpu_fast_paths = cpu_fast_paths
+        self.lean_backward = lean_backward
         self.feature_info = [
             dict(num_chs=self.arch['embed_dims'][i], reduction=self.strides[i],
                  module=f'stages.{i}') for i in self.out_indices
@@ -426,6 +438,17 @@ class PVT(BaseModule):
         self._cpu_fast_paths = bool(value)
         for stage in getattr(self, 'stages', []):
             stage.cpu_fast_paths = self._cpu_fast_paths
+
+    @property
+    def lean_backward(self) -> bool:
+        return self._lean_backward
+
+    @lean_backward.setter
+    def lean_backward(self, value: bool) -> None:
+        self._lean_backward = bool(value)
+        for stage in getattr(self, 'stages', []):
+            for block in stage.blocks:
+                block.lean_backward = self._lean_backward
 
     @property
     def fused_attn(self) -> bool:

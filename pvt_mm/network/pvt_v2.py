@@ -33,6 +33,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from ..registry import MODELS
+from . import cpu_fast_paths
+from . import lean_backward as lean
 from .arch import resolve_arch_v2
 from .exportable import AdaptiveAvgPool2d
 from .pvt import BLOCK_NORM_EPS, PATCH_NORM_EPS, PVT, SpatialReductionAttention
@@ -53,7 +55,7 @@ class OverlapPatchEmbed(nn.Module):
         """Maps (B, C, H, W) to tokens (B, H'W', D) and the grid (H', W')."""
         x = self.proj(x)
         hw = (x.shape[2], x.shape[3])
-        return self.norm(x.flatten(2).transpose(1, 2)), hw
+        return self.norm(x.permute(0, 2, 3, 1).flatten(1, 2)), hw
 
 
 class LinearSRA(SpatialReductionAttention):
@@ -70,7 +72,7 @@ class LinearSRA(SpatialReductionAttention):
     def reduce(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
         B, _, C = x.shape
         x_ = x.view(B, hw[0], hw[1], C).permute(0, 3, 1, 2)
-        return self.act(self.norm(self.sr(self.pool(x_)).flatten(2).transpose(1, 2)))
+        return self.act(self.norm(self.sr(self.pool(x_)).permute(0, 2, 3, 1).flatten(1, 2)))
 
 
 class ConvFFN(nn.Module):
@@ -91,12 +93,14 @@ class ConvFFN(nn.Module):
         x = self.relu(self.fc1(x))
         # (B, N, C) seen as a channels-last (B, C, H, W) map: the conv reads it in place.
         x = self.dwconv(x.view(B, hw[0], hw[1], -1).permute(0, 3, 1, 2))
-        x = self.drop(self.act(x.flatten(2).transpose(1, 2)))
+        x = self.drop(self.act(x.permute(0, 2, 3, 1).flatten(1, 2)))
         return self.drop(self.fc2(x))
 
 
 class Block(nn.Module):
     """Encoder layer: x + SRA(LN(x)), then x + ConvFFN(LN(x)), each with stochastic depth."""
+
+    lean_backward = True  # the backbone's switch (PVTv2.lean_backward) sets it
 
     def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float, sr_ratio: int,
                  linear: bool = False, qkv_bias: bool = True, drop: float = 0.0,
@@ -112,7 +116,12 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), hw))
-        return x + self.drop_path(self.mlp(self.norm2(x), hw))
+        return x + self.drop_path(self.ffn(self.norm2(x), hw))
+
+    def ffn(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
+        """The ConvFFN, holding only the depth-wise conv's input for backward with
+        ``lean_backward``."""
+        return lean.conv_ffn(self.mlp, x, hw) if self.lean_backward else self.mlp(x, hw)
 
 
 def _run_block(block: Block, x: Tensor, hw: tuple[int, int]) -> Tensor:
@@ -130,17 +139,23 @@ class PVTv2Stage(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.norm = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
         self.with_cp = False
-        self.cpu_fast_paths = True  # kept for the backbone's switch; these blocks run plain
+        self.cpu_fast_paths = True
+
+    def uses_cpu_fast_paths(self, x: Tensor) -> bool:
+        """The switch: the CPU paths run for CPU tensors in eager mode when enabled."""
+        return self.cpu_fast_paths and x.device.type == 'cpu' and \
+            not torch.compiler.is_compiling()
 
     def forward(self, x: Tensor) -> Tensor:
         """Maps (B, C_in, H, W) to (B, C_i, ceil(H/s), ceil(W/s)) as a channels-last view."""
         B = x.shape[0]
         x, hw = self.patch_embed(x)
+        run = cpu_fast_paths.block_forward_v2 if self.uses_cpu_fast_paths(x) else _run_block
         for block in self.blocks:
             if self.with_cp and self.training and x.requires_grad:
-                x = checkpoint(_run_block, block, x, hw, use_reentrant=False)
+                x = checkpoint(run, block, x, hw, use_reentrant=False)
             else:
-                x = block(x, hw)
+                x = run(block, x, hw)
         return self.norm(x).view(B, hw[0], hw[1], -1).permute(0, 3, 1, 2)
 
 
@@ -158,8 +173,9 @@ class PVTv2(PVT):
         in_channels, out_indices, qkv_bias, drop_rate, attn_drop_rate, drop_path_rate,
         frozen_stages, with_cp, fused_attn, init_cfg, pretrained, num_classes: as
             :class:`pvt_mm.PVT` (``frozen_stages=0`` freezes stage 1's patch embedding).
-        cpu_fast_paths: accepted for the shared interface; PVTv2's blocks run PyTorch's own
-            kernels on every device.
+        cpu_fast_paths, lean_backward: as :class:`pvt_mm.PVT`
+            (:func:`pvt_mm.network.cpu_fast_paths.block_forward_v2`,
+            :class:`pvt_mm.network.lean_backward.ConvFFNFunction`).
     """
 
     family = 'PVTv2'
@@ -177,6 +193,7 @@ class PVTv2(PVT):
                  with_cp: bool = False,
                  fused_attn: bool = True,
                  cpu_fast_paths: bool = True,
+                 lean_backward: bool = True,
                  init_cfg: dict | list[dict] | None = None,
                  pretrained: str | None = None,
                  num_classes: int = 0) -> None:
@@ -206,7 +223,7 @@ class PVTv2(PVT):
         self.stages = nn.ModuleList(stages)
         if num_classes:
             self.head = nn.Linear(self.arch['embed_dims'][-1], num_classes)
-        self._finish(with_cp=with_cp, cpu_fast_paths=cpu_fast_paths)
+        self._finish(with_cp=with_cp, cpu_fast_paths=cpu_fast_paths, lean_backward=lean_backward)
 
     @property
     def is_classifier(self) -> bool:

@@ -1,9 +1,9 @@
-"""Speed and memory of pvt_mm's PVT against mmdet's PyramidVisionTransformer with the same weights.
+"""Speed and memory of pvt_mm's PVT and PVTv2 against mmdet's and timm's with the same weights.
 
     python tools/analysis/benchmark.py [--arch small | --config CONFIG] [--shape 800 1344]
         [--batch 1] [--dtype fp32|bf16|fp16] [--device cpu|cuda] [--compile]
         [--modes infer train] [--repeat 5] [--warmup 1] [--out FILE.json]
-        [--sweep [--sweep-shapes H W ...]]
+        [--sweep [--sweep-shapes H W ...]] [--allocator glibc|keep|both]
 
 What is timed, and how, is pvt_mm/run/analysis/benchmark.py's docstring; docs/speed.md has
 the records in docs/benchmarks/ and the commands that made them.
@@ -41,6 +41,10 @@ def parse_args(argv=None):
                              '1024x1024, 800x1333, 1344x1344) and plot cost against pixels')
     parser.add_argument('--sweep-shapes', type=int, nargs=2, action='append',
                         metavar=('H', 'W'), help='a size for --sweep (repeatable)')
+    parser.add_argument('--allocator', choices=['glibc', 'keep', 'both'], default='glibc',
+                        help="on a CPU: glibc's default heap, freed memory kept for reuse as "
+                             'tools/train.py sets it, or one race under each in processes of '
+                             'their own (default: glibc)')
     return parser.parse_args(argv)
 
 

@@ -17,6 +17,9 @@ burst (before, during and after the runs) and its median over one product per ti
 also checks that the two models' outputs agree. A training step also records the bytes
 autograd holds for backward (:mod:`.activation_memory`), which carry over to a GPU. A sweep
 repeats the race over image sizes, each in a process of its own, and plots it (:mod:`.sweep_plot`).
+On a CPU the race runs under glibc's default heap or with freed memory kept for reuse, as
+``tools/train.py`` sets it (:mod:`pvt_mm.run.allocator`); ``--allocator both`` runs one race
+under each, each in a process of its own, and records them side by side.
 """
 import copy
 import ctypes
@@ -279,6 +282,10 @@ def max_diff(a_outs, b_outs):
 
 
 def run(args):
+    allocator = getattr(args, 'allocator', 'glibc')
+    if allocator == 'keep':
+        from ..allocator import keep_freed_memory
+        print(keep_freed_memory())
     device = torch.device(args.device)
     dtype = DTYPES[args.dtype]
     if dtype == torch.float16 and device.type != 'cuda':
@@ -371,7 +378,8 @@ def run(args):
         row['matmul_gflops'] = rate
         row['rate_fraction'] = row['pvt_mm_gflops'] / rate
     return dict(what=what, peers=peers, shape=list(shape), batch=args.batch, dtype=args.dtype,
-                device=str(device), compile=args.compile, machine=machine(device),
+                device=str(device), compile=args.compile, allocator=allocator,
+                machine=machine(device),
                 torch=torch.__version__, threads=torch.get_num_threads(), rows=rows)
 
 
@@ -417,33 +425,67 @@ def print_table(result):
 SWEEP_SHAPES = [(512, 512), (800, 800), (1024, 1024), (800, 1333), (1344, 1344)]
 
 
+def _common_flags(args):
+    what = ['--config', args.config] if args.config else ['--arch', args.arch]
+    return [*what, '--batch', str(args.batch), '--dtype', args.dtype, '--device', args.device,
+            '--modes', *args.modes, '--repeat', str(args.repeat), '--warmup', str(args.warmup),
+            *(['--compile'] if args.compile else [])]
+
+
+def _race_in_process(script, flags):
+    """One race in a fresh process: (record or None, return code)."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        out = osp.join(tmp, 'run.json')
+        proc = subprocess.run([sys.executable, script, *flags, '--out', out])
+        if proc.returncode == 0:
+            with open(out) as f:
+                return json.load(f), 0
+    return None, proc.returncode
+
+
+RECORD_KEYS = ('what', 'peers', 'batch', 'dtype', 'device', 'compile', 'machine', 'torch',
+               'threads')
+
+
 def sweep(args, script):
     """One race per size, each in a process of its own running ``script`` (the benchmark
     tool; memory starts clean, and a size that runs out of memory is recorded as failed
     instead of ending the sweep)."""
-    import subprocess
-    import tempfile
-    what = ['--config', args.config] if args.config else ['--arch', args.arch]
-    common = [*what, '--batch', str(args.batch), '--dtype', args.dtype, '--device', args.device,
-              '--modes', *args.modes, '--repeat', str(args.repeat), '--warmup', str(args.warmup),
-              *(['--compile'] if args.compile else [])]
+    allocator = ['--allocator', args.allocator]
     runs, failed = [], []
     for shape in args.sweep_shapes or SWEEP_SHAPES:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = osp.join(tmp, 'run.json')
-            proc = subprocess.run([sys.executable, script, *common, '--shape',
-                                   str(shape[0]), str(shape[1]), '--out', out])
-            if proc.returncode == 0:
-                with open(out) as f:
-                    runs.append(json.load(f))
-                continue
-        why = 'killed: out of memory?' if proc.returncode in (-9, 137) else 'see its output'
-        failed.append(dict(shape=list(shape), returncode=proc.returncode, reason=why))
-        print(f'sweep: {shape[0]}x{shape[1]} failed with exit code {proc.returncode} ({why})')
+        record, code = _race_in_process(
+            script, [*_common_flags(args), *allocator, '--shape', str(shape[0]), str(shape[1])])
+        if record is not None:
+            runs.append(record)
+            continue
+        why = 'killed: out of memory?' if code in (-9, 137) else 'see its output'
+        failed.append(dict(shape=list(shape), returncode=code, reason=why))
+        print(f'sweep: {shape[0]}x{shape[1]} failed with exit code {code} ({why})')
     if not runs:
         raise SystemExit('sweep: no size ran')
-    keep = ('what', 'peers', 'batch', 'dtype', 'device', 'compile', 'machine', 'torch', 'threads')
-    return dict(**{k: runs[0][k] for k in keep}, sweep=True, runs=runs, failed=failed)
+    return dict(**{k: runs[0][k] for k in RECORD_KEYS}, allocator=args.allocator, sweep=True,
+                runs=runs, failed=failed)
+
+
+ALLOCATORS = ('glibc', 'keep')
+
+
+def both_allocators(args, script):
+    """The race under glibc's default heap and with freed memory kept, each in a process of
+    its own: ``{'allocators': {'glibc': record, 'keep': record}}``."""
+    records = {}
+    for name in ALLOCATORS:
+        record, code = _race_in_process(script, [*_common_flags(args), '--allocator', name,
+                                                 '--shape', *map(str, args.shape)])
+        if record is None:
+            raise SystemExit(f'the race under --allocator {name} failed (exit code {code})')
+        records[name] = record
+    first = records[ALLOCATORS[0]]
+    return dict(**{k: first[k] for k in RECORD_KEYS}, shape=first['shape'], allocator='both',
+                allocators=records)
 
 
 def benchmark(args, command, script):
@@ -451,12 +493,21 @@ def benchmark(args, command, script):
     printed, the JSON record (and with a sweep its plot) written; exits non-zero when the two
     models' outputs differ beyond :data:`TOLERANCE`."""
     if args.sweep:
+        if args.allocator == 'both':
+            raise SystemExit('--sweep runs under one allocator: --allocator glibc or keep')
         result = sweep(args, script)
+        runs = result['runs']
+    elif args.allocator == 'both':
+        result = both_allocators(args, script)
+        runs = list(result['allocators'].values())
+        for name, record in result['allocators'].items():
+            print(f'\nallocator: {name}', end='')
+            print_table(record)
     else:
         result = run(args)
         print_table(result)
+        runs = [result]
     result['command'] = command
-    runs = result['runs'] if args.sweep else [result]
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
         with open(args.out, 'w') as f:
@@ -472,4 +523,5 @@ def benchmark(args, command, script):
     return result
 
 
-__all__ = ['benchmark', 'run', 'sweep', 'SWEEP_SHAPES', 'DTYPES', 'TOLERANCE']
+__all__ = ['benchmark', 'run', 'sweep', 'both_allocators', 'SWEEP_SHAPES', 'ALLOCATORS',
+           'DTYPES', 'TOLERANCE']

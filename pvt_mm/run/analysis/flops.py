@@ -6,7 +6,8 @@ inside ``nn.MultiheadAttention``. Multiply-adds are reported (one multiply-add =
 the convention of the paper's tables and of mmcv's counter); element-wise work (norms,
 activations, softmax, interpolation) is not counted. torch's counter has no formula for the
 CPU flash-attention kernel, so one is registered here: without it, the SRA attention of a
-fused model would count as zero. Its convolution backward counts a grouped convolution's weight
+fused model would count as zero; nor for oneDNN's fused linear and convolution, which
+PVTv2's CPU inference path calls, so those are registered too. Its convolution backward counts a grouped convolution's weight
 gradient as if ungrouped; that formula is corrected here.
 
 The official code's ``get_flops.py`` (both families) counts with mmcv 1.x's module counter
@@ -23,7 +24,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import (FlopCounterMode, conv_backward_flop,
+from torch.utils.flop_counter import (FlopCounterMode, conv_backward_flop, conv_flop_count,
                                      sdpa_backward_flop_count, sdpa_flop_count)
 
 aten = torch.ops.aten
@@ -69,8 +70,23 @@ def _conv_backward(grad_out_shape, x_shape, w_shape, bias, stride, padding, dila
     return count + 2 * weights * positions
 
 
+def _mkldnn_linear(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    """oneDNN's fused linear (PVTv2's CPU inference path): 2 x rows x in x out, as mm."""
+    rows = 1
+    for n in x_shape[:-1]:
+        rows *= n
+    return 2 * rows * x_shape[-1] * w_shape[0]
+
+
+def _mkldnn_conv(x_shape, w_shape, *args, out_shape=None, **kwargs) -> int:
+    """oneDNN's fused convolution (the depth-wise conv with GELU), as torch's conv formula."""
+    return conv_flop_count(list(x_shape), list(w_shape), list(out_shape), transposed=False)
+
+
 CUSTOM_FORMULAS = {
     aten.convolution_backward: _conv_backward,
+    torch.ops.mkldnn._linear_pointwise: _mkldnn_linear,
+    torch.ops.mkldnn._convolution_pointwise: _mkldnn_conv,
     aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_sdpa,
     aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_flash_sdpa_backward,
 }
@@ -124,12 +140,14 @@ def count_classifier(arch: str, shape: tuple[int, int] = (224, 224)) -> dict[str
     from ...network import PVT, PVTv2
     from ...network.arch import ARCH_SETTINGS_V2
     network = PVTv2 if arch.replace('-', '_') in ARCH_SETTINGS_V2 else PVT
-    model = network(arch, num_classes=1000).eval()
+    # The plain blocks: the CPU paths compute the same math, but not through the modules
+    # the official rule's hooks see.
+    model = network(arch, num_classes=1000, cpu_fast_paths=False).eval()
     x = torch.randn(1, 3, *shape)
     with torch.no_grad():
         (macs, per_op), elementwise = count_elementwise(
             model, lambda: count_macs(lambda: model(x)))
-        backbone = network(arch).eval()
+        backbone = network(arch, cpu_fast_paths=False).eval()
         backbone_macs, _ = count_macs(lambda: backbone(x))
     params = sum(p.numel() for p in model.parameters())
     return dict(model=f'{network.family}-{arch} + ImageNet classifier', input=list(shape),
@@ -149,6 +167,8 @@ def count_config(config: str, shape: tuple[int, int] | None = None,
     cfg, task = load_config(config, cfg_options)
     h, w = shape or task.flops_shape
     model = task.build_model(cfg).eval()
+    if hasattr(model.backbone, 'cpu_fast_paths'):  # the plain blocks, as count_classifier
+        model.backbone.cpu_fast_paths = False
     x = torch.randn(1, 3, h, w)
     samples = task.synthetic_samples((h, w), targets=False)
     with torch.no_grad():
@@ -160,5 +180,7 @@ def count_config(config: str, shape: tuple[int, int] | None = None,
                 params_m=sum(p.numel() for p in model.parameters()) / 1e6,
                 backbone_gmacs=backbone_macs / 1e9,
                 per_op_gmacs={k: v / 1e9 for k, v in per_op.items()})
+
+
 __all__ = ['COUNTING_RULE', 'OFFICIAL_RULE', 'count_macs', 'count_elementwise', 'count_classifier',
            'count_config']

@@ -1,0 +1,167 @@
+"""Feed-forward networks that hold less for backward, on every device, with the same gradients.
+
+Autograd keeps every hidden-size tensor a feed-forward network makes (8x the block's width in
+the first stages, most of a training step's memory). These functions save the one that
+cannot be recomputed cheaply and recompute the rest in the backward, with PyTorch's own
+kernels, so they run as they are on a GPU:
+
+* :class:`MlpFunction`, PVT v1's Linear-GELU-Linear: saves the GELU input, not its output.
+* :class:`ConvFFNFunction`, PVTv2's depth-wise conv, GELU and fc2: saves the conv's input
+  only; the conv (9 multiply-adds a value) and GELU run again in the backward.
+
+The products are autograd's own (the same operands in the same order), so the gradients are
+bit-equal to autograd's chain. The backward is not itself differentiable: double backward
+(``create_graph=True``) fails loudly; the backbones' ``lean_backward=False`` gives autograd's
+own chain. Not under autocast (its casts are autograd's business): there the plain chain runs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
+
+
+def _exact_gelu(act: nn.Module) -> bool:
+    return isinstance(act, nn.GELU) and act.approximate == 'none'
+
+
+def _same_dtype(x: Tensor, weight: Tensor) -> bool:
+    return x.dtype == weight.dtype and not torch.is_autocast_enabled(x.device.type)
+
+
+def plain_mlp(mlp: nn.Module, x: Tensor) -> bool:
+    """Whether ``mlp`` (timm's Mlp) is exactly Linear, exact GELU, Linear with biases in
+    ``x``'s dtype, its dropout inactive: the case :class:`MlpFunction` computes bit for bit."""
+    return (_exact_gelu(mlp.act) and isinstance(mlp.norm, nn.Identity)
+            and mlp.fc1.bias is not None and mlp.fc2.bias is not None
+            and (not mlp.training or mlp.drop1.p == mlp.drop2.p == 0.0)
+            and _same_dtype(x, mlp.fc1.weight))
+
+
+def plain_conv_ffn(ffn: nn.Module, x: Tensor) -> bool:
+    """The same for PVTv2's ConvFFN: exact GELU, biases, inactive dropout, one dtype."""
+    return (_exact_gelu(ffn.act) and ffn.dwconv.bias is not None and ffn.fc2.bias is not None
+            and (not ffn.training or ffn.drop.p == 0.0) and _same_dtype(x, ffn.fc2.weight))
+
+
+def _needs_grad(x: Tensor, module: nn.Module) -> bool:
+    return torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for p in module.parameters()))
+
+
+def _fc2_backward(grad: Tensor, act: Tensor, w2: Tensor, need_w2: bool, need_b2: bool,
+                  into: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """fc2's gradients from the recomputed GELU output ``act`` (tokens x hidden); the
+    gradient of ``act`` is written into ``act`` itself when ``into``."""
+    gw2 = act.t().mm(grad).t() if need_w2 else None
+    gb2 = grad.sum(0) if need_b2 else None
+    g_act = torch.mm(grad, w2, out=act) if into else grad.mm(w2)
+    return g_act, gw2, gb2
+
+
+class MlpFunction(torch.autograd.Function):
+    """Linear, exact GELU, Linear, holding fc1's input and the GELU input for backward.
+
+    Autograd's chain saves the GELU input and its output; this saves the input only. The
+    backward recomputes the GELU output (the same kernel on the same input), which, once it
+    has given fc2's weight gradient, receives the gradient of the GELU output and then, in
+    place, that of its input: a third less held, and no fresh hidden-size tensor filled in
+    the backward.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        hidden = torch.addmm(b1, flat, w1.t())
+        out = torch.addmm(b2, F.gelu(hidden), w2.t())
+        ctx.save_for_backward(flat, w1, w2, hidden)
+        ctx.in_shape = x.shape
+        return out.view(*x.shape[:-1], w2.shape[0])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        flat, w1, w2, hidden = ctx.saved_tensors
+        need_x, need_w1, need_b1, need_w2, need_b2 = ctx.needs_input_grad
+        grad = grad_out.reshape(-1, grad_out.shape[-1])
+        gx = gw1 = gb1 = None
+        below = need_x or need_w1 or need_b1
+        g_hidden, gw2, gb2 = _fc2_backward(grad, F.gelu(hidden), w2, need_w2, need_b2, into=True)
+        if below:
+            torch.ops.aten.gelu_backward.grad_input(g_hidden, hidden, grad_input=g_hidden)
+            if need_x:
+                gx = g_hidden.mm(w1).view(ctx.in_shape)
+            if need_w1:
+                gw1 = flat.t().mm(g_hidden).t()
+            if need_b1:
+                gb1 = g_hidden.sum(0)
+        return gx, gw1, gb1, gw2, gb2
+
+
+def _tokens(m: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, H * W, C); a view of a channels-last map."""
+    return m.permute(0, 2, 3, 1).flatten(1, 2)
+
+
+class ConvFFNFunction(torch.autograd.Function):
+    """PVTv2's depth-wise 3x3 conv, exact GELU and fc2, holding the conv's input only.
+
+    Autograd's chain saves three hidden-size tensors (the conv's input, the GELU input and
+    its output); this saves the first and recomputes the other two in the backward, where
+    the recomputed GELU output then receives its own gradient and, in place, the GELU
+    input's.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, h: Tensor, wd: Tensor, bd: Tensor, w2: Tensor, b2: Tensor) -> Tensor:
+        B, C = h.shape[:2]
+        act = F.gelu(_tokens(F.conv2d(h, wd, bd, padding=1, groups=C)))
+        out = torch.addmm(b2, act.reshape(-1, C), w2.t())
+        ctx.save_for_backward(h, wd, bd, w2)
+        return out.view(B, -1, w2.shape[0])
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+        h, wd, bd, w2 = ctx.saved_tensors
+        need_h, need_wd, need_bd, need_w2, need_b2 = ctx.needs_input_grad
+        B, C = h.shape[:2]
+        grad = grad_out.reshape(-1, grad_out.shape[-1])
+        conv = F.conv2d(h, wd, bd, padding=1, groups=C)  # recomputed: the GELU input
+        pre = _tokens(conv)
+        g_act, gw2, gb2 = _fc2_backward(grad, F.gelu(pre).reshape(-1, C), w2, need_w2, need_b2,
+                                        into=True)
+        gh = gwd = gbd = None
+        if need_h or need_wd or need_bd:
+            g_pre = g_act.view(pre.shape)
+            torch.ops.aten.gelu_backward.grad_input(g_pre, pre, grad_input=g_pre)
+            g_conv = g_pre.view(B, conv.shape[2], conv.shape[3], C).permute(0, 3, 1, 2)
+            gh, gwd, gbd = torch.ops.aten.convolution_backward(
+                g_conv, h, wd, [C], [1, 1], [1, 1], [1, 1], False, [0, 0], C,
+                [need_h, need_wd, need_bd])
+        return gh, gwd, gbd, gw2, gb2
+
+
+def mlp(module: nn.Module, x: Tensor) -> Tensor:
+    """``module(x)`` for v1's Mlp, through :class:`MlpFunction` when training needs it."""
+    if _needs_grad(x, module) and plain_mlp(module, x):
+        return MlpFunction.apply(x, module.fc1.weight, module.fc1.bias, module.fc2.weight,
+                                 module.fc2.bias)
+    return module(x)
+
+
+def conv_ffn(module: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """``module(x, hw)`` for PVTv2's ConvFFN, through :class:`ConvFFNFunction` when training
+    needs it."""
+    if not (_needs_grad(x, module) and plain_conv_ffn(module, x)):
+        return module(x, hw)
+    h = module.relu(module.fc1(x))
+    h = h.view(x.shape[0], hw[0], hw[1], -1).permute(0, 3, 1, 2)
+    return ConvFFNFunction.apply(h, module.dwconv.weight, module.dwconv.bias, module.fc2.weight,
+                                 module.fc2.bias)
+
+
+__all__ = ['MlpFunction', 'ConvFFNFunction', 'mlp', 'conv_ffn', 'plain_mlp', 'plain_conv_ffn']
