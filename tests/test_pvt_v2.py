@@ -223,7 +223,6 @@ def test_fused_inference_ffn_matches_the_plain_path(monkeypatch):
         model.init_weights()
         x = torch.randn(1, 3, 160, 224)
         with torch.no_grad():
-            ops = []
             with torch.profiler.profile() as prof:
                 fused = model(x)
             ops = {e.key for e in prof.key_averages()}

@@ -33,10 +33,10 @@ def parse_args(argv=None):
                         help='resume from CKPT; without a path, from the latest checkpoint '
                              'in the work dir')
     parser.add_argument('--allocator', choices=['keep', 'glibc'], default='keep',
-                        help="without a CUDA GPU: 'keep' (default) has glibc keep freed memory "
-                             'for reuse, so a step does not pay page faults for its large '
-                             "tensors again (faster, a higher resident set); 'glibc' keeps "
-                             "glibc's defaults (docs/speed.md)")
+                        help="without a CUDA GPU, in one process: 'keep' (default) has glibc keep "
+                             'freed memory for reuse, so a step does not pay page faults for '
+                             "its large tensors again (faster, a higher resident set); 'glibc' "
+                             "keeps glibc's defaults, as distributed launches do (docs/speed.md)")
     add_run_args(parser)
     return parser.parse_args(argv)
 
@@ -45,7 +45,8 @@ def main(argv=None):
     args = vars(parse_args(argv))
     allocator = args.pop('allocator')
     import torch
-    if allocator == 'keep' and not torch.cuda.is_available():
+    # One process: a distributed launch keeps glibc's defaults (not measured with the setting).
+    if allocator == 'keep' and not torch.cuda.is_available() and args['launcher'] == 'none':
         print(keep_freed_memory())
     train(**args)
 
