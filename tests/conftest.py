@@ -29,6 +29,16 @@ FP32_EPS = torch.finfo(torch.float32).eps
 WIDEST_REDUCTION = 2048  # the longest dot product in PVT: stage 4's MLP (512 x 4 hidden)
 
 
+def train_step(model, x):
+    """One training step's outputs and every parameter's gradient (a double-precision
+    loss on all the maps), the gradients cleared afterwards."""
+    outs = model(x)
+    sum((o.double() ** 2).mean() for o in outs).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    return [o.detach() for o in outs], grads
+
+
 def rounding_atol(ref: torch.Tensor, reduction: int = WIDEST_REDUCTION, chained: int = 1) -> float:
     """Largest |difference| between two fp32 computations of ``ref`` that differ only in
     summation order (fused vs explicit attention, chunked vs whole products, the GEMM and

@@ -6,7 +6,7 @@ from pvt_mm import PVT, PVTv2
 from pvt_mm.network.arch import ARCH_SETTINGS
 from pvt_mm.network import cpu_fast_paths as fast
 
-from conftest import official_shapes, rounding_atol
+from conftest import official_shapes, rounding_atol, train_step
 
 SIZES = ['tiny', 'small', 'medium', 'large']
 # Paper Table 2: #Param (M) of the ImageNet classifiers.
@@ -280,14 +280,6 @@ def test_torch_compile_traces_without_graph_breaks(training):
         [str(b.reason) for b in explained.break_reasons]
 
 
-def _train_step(model, x):
-    outs = model(x)
-    sum((o.double() ** 2).mean() for o in outs).backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.zero_grad(set_to_none=True)
-    return [o.detach() for o in outs], grads
-
-
 def test_buffer_reusing_mlp_backward_equals_autograds(monkeypatch):
     """Training through MlpFunction gives autograd's outputs and gradients bit for bit."""
     monkeypatch.setattr(fast, 'MLP_REUSE_MIN_BYTES', 0)  # every block, at this small size
@@ -298,10 +290,10 @@ def test_buffer_reusing_mlp_backward_equals_autograds(monkeypatch):
     calls = []
     apply = fast.MlpFunction.apply
     monkeypatch.setattr(fast.MlpFunction, 'apply', lambda *a: calls.append(1) or apply(*a))
-    outs, grads = _train_step(model, x)
+    outs, grads = train_step(model, x)
     assert len(calls) == sum(len(s.blocks) for s in model.stages)
     model.lean_backward = False  # autograd's own chain, on the CPU path too
-    ref_outs, ref_grads = _train_step(model, x)
+    ref_outs, ref_grads = train_step(model, x)
     assert len(calls) == sum(len(s.blocks) for s in model.stages)  # not used again
     assert all(torch.equal(a, b) for a, b in zip(outs, ref_outs))
     for name, g in ref_grads.items():
@@ -351,11 +343,11 @@ def test_gpu_blocks_hold_only_the_gelu_input(monkeypatch):
     model = PVT('tiny', drop_path_rate=0.0, cpu_fast_paths=False).train()
     model.init_weights()
     x = torch.randn(2, 3, 64, 96)
-    outs, grads = _train_step(model, x)
+    outs, grads = train_step(model, x)
     assert len(calls) == sum(len(s.blocks) for s in model.stages)
     model.lean_backward = False
     assert not any(b.lean_backward for s in model.stages for b in s.blocks)
-    ref_outs, ref_grads = _train_step(model, x)
+    ref_outs, ref_grads = train_step(model, x)
     assert len(calls) == sum(len(s.blocks) for s in model.stages)  # not used again
     assert all(torch.equal(a, b) for a, b in zip(outs, ref_outs))
     for name, g in ref_grads.items():
@@ -402,10 +394,10 @@ def test_attention_with_query_groups_matches_the_plain_call(monkeypatch):
     x = torch.randn(1, 3, 96, 128)
     seen = []  # 3 groups divide every stage's token count at 96 x 128
     monkeypatch.setattr(fast, 'query_groups', lambda q: seen.append(q.shape) or 3)
-    outs, grads = _train_step(model, x)
+    outs, grads = train_step(model, x)
     assert len(seen) == sum(len(s.blocks) for s in model.stages)
     monkeypatch.setattr(fast, 'query_groups', lambda q: 1)
-    ref_outs, ref_grads = _train_step(model, x)
+    ref_outs, ref_grads = train_step(model, x)
     blocks = sum(len(s.blocks) for s in model.stages)
     for a, b in zip(outs, ref_outs):
         torch.testing.assert_close(a, b, rtol=0, atol=rounding_atol(b))

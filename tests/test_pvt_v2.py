@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from conftest import official_state_dict, official_v2_state_dict, rounding_atol
+from conftest import official_state_dict, official_v2_state_dict, rounding_atol, train_step
 from official_reference import official_v2_features, official_v2_logits
 from pvt_mm import PVT, CheckpointError, PVTv2
 from pvt_mm.network.weight_layouts import convert_state_dict
@@ -143,14 +143,6 @@ def test_backbone_options_and_the_registry():
             torch.testing.assert_close(a, b, rtol=0, atol=rounding_atol(b))
 
 
-def _train_step(model, x):
-    outs = model(x)
-    sum((o.double() ** 2).mean() for o in outs).backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
-    model.zero_grad(set_to_none=True)
-    return [o.detach() for o in outs], grads
-
-
 @pytest.mark.parametrize('arch', ['b0', 'b2_li'])
 def test_lean_conv_ffn_gives_autograds_gradients_bit_for_bit(monkeypatch, arch):
     """ConvFFNFunction (on every device: the blocks a GPU runs, here with the CPU paths off)
@@ -165,12 +157,12 @@ def test_lean_conv_ffn_gives_autograds_gradients_bit_for_bit(monkeypatch, arch):
     model.init_weights()
     x = torch.randn(2, 3, 96, 128)
     model.cpu_fast_paths, model.lean_backward = False, False
-    ref_outs, ref_grads = _train_step(model, x)
+    ref_outs, ref_grads = train_step(model, x)
     assert not calls
     blocks = sum(len(s.blocks) for s in model.stages)
     for fast in (False, True):
         model.cpu_fast_paths, model.lean_backward = fast, True
-        outs, grads = _train_step(model, x)
+        outs, grads = train_step(model, x)
         assert len(calls) == blocks
         calls.clear()
         assert all(torch.equal(a, b) for a, b in zip(outs, ref_outs))

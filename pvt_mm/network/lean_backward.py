@@ -52,13 +52,13 @@ def _needs_grad(x: Tensor, module: nn.Module) -> bool:
         x.requires_grad or any(p.requires_grad for p in module.parameters()))
 
 
-def _fc2_backward(grad: Tensor, act: Tensor, w2: Tensor, need_w2: bool, need_b2: bool,
-                  into: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
+def _fc2_backward(grad: Tensor, act: Tensor, w2: Tensor, need_w2: bool,
+                  need_b2: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """fc2's gradients from the recomputed GELU output ``act`` (tokens x hidden); the
-    gradient of ``act`` is written into ``act`` itself when ``into``."""
+    gradient of ``act`` is written into ``act`` itself."""
     gw2 = act.t().mm(grad).t() if need_w2 else None
     gb2 = grad.sum(0) if need_b2 else None
-    g_act = torch.mm(grad, w2, out=act) if into else grad.mm(w2)
+    g_act = torch.mm(grad, w2, out=act)
     return g_act, gw2, gb2
 
 
@@ -89,7 +89,7 @@ class MlpFunction(torch.autograd.Function):
         grad = grad_out.reshape(-1, grad_out.shape[-1])
         gx = gw1 = gb1 = None
         below = need_x or need_w1 or need_b1
-        g_hidden, gw2, gb2 = _fc2_backward(grad, F.gelu(hidden), w2, need_w2, need_b2, into=True)
+        g_hidden, gw2, gb2 = _fc2_backward(grad, F.gelu(hidden), w2, need_w2, need_b2)
         if below:
             torch.ops.aten.gelu_backward.grad_input(g_hidden, hidden, grad_input=g_hidden)
             if need_x:
@@ -132,8 +132,8 @@ class ConvFFNFunction(torch.autograd.Function):
         grad = grad_out.reshape(-1, grad_out.shape[-1])
         conv = F.conv2d(h, wd, bd, padding=1, groups=C)  # recomputed: the GELU input
         pre = _tokens(conv)
-        g_act, gw2, gb2 = _fc2_backward(grad, F.gelu(pre).reshape(-1, C), w2, need_w2, need_b2,
-                                        into=True)
+        g_act, gw2, gb2 = _fc2_backward(grad, F.gelu(pre).reshape(-1, C), w2, need_w2,
+                                        need_b2)
         gh = gwd = gbd = None
         if need_h or need_wd or need_bd:
             g_pre = g_act.view(pre.shape)
