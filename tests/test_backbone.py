@@ -354,6 +354,61 @@ def test_gpu_blocks_hold_only_the_gelu_input(monkeypatch):
         assert torch.equal(grads[name], g), name
 
 
+def test_lean_blocks_under_bf16_autocast(monkeypatch):
+    """Under autocast the lean blocks take autocast's casts once and run MlpFunction in bf16
+    in every block, and SRA's input is cast once for its query and its reduction conv
+    (SharedCast): outputs and gradients bit-equal to autograd's chain under autocast, on the
+    plain blocks and on the CPU path. Held for backward: per block, exactly one bf16
+    hidden-size tensor less, and one bf16 copy of the tokens less where SRA reduces."""
+    import pvt_mm.network.lean_backward as lean
+    from pvt_mm.run.analysis.activation_memory import SavedTensorBytes
+    monkeypatch.setattr(fast, 'MLP_REUSE_MIN_BYTES', 0)
+    calls = []
+    for function in (lean.MlpFunction, lean.SharedCast):
+        apply = function.apply
+        monkeypatch.setattr(function, 'apply', (lambda f, ap: lambda *a: calls.append(
+            (f, a[0].dtype)) or ap(*a))(function.__name__, apply))
+    torch.manual_seed(0)
+    model = PVT('tiny', drop_path_rate=0.0).train()
+    model.init_weights()
+    x = torch.randn(2, 3, 64, 96)
+    blocks = [b for s in model.stages for b in s.blocks]
+
+    def step():
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            return train_step(model, x)
+
+    model.lean_backward = False
+    ref_outs, ref_grads = step()
+    assert not calls
+    for fast_paths in (False, True):
+        model.cpu_fast_paths, model.lean_backward = fast_paths, True
+        outs, grads = step()
+        reduced = sum(b.attn.sr_ratio > 1 for b in blocks)
+        assert sorted(calls) == sorted([('MlpFunction', torch.bfloat16)] * len(blocks)
+                                       + [('SharedCast', torch.float32)] * reduced)
+        calls.clear()
+        assert all(torch.equal(a, b) for a, b in zip(outs, ref_outs))
+        for name, g in ref_grads.items():
+            assert torch.equal(grads[name], g), (fast_paths, name)
+    model.cpu_fast_paths = False
+    held = {}
+    for lean_on in (True, False):
+        model.lean_backward = lean_on
+        with SavedTensorBytes(model) as count, torch.autocast('cpu', dtype=torch.bfloat16):
+            model(x)
+        held[lean_on] = count.total
+    with torch.no_grad():
+        tokens = [o.shape[2] * o.shape[3] for o in model(x)]
+    saved_less = 0
+    for stage, n in zip(model.stages, tokens):
+        for b in stage.blocks:
+            rows = x.shape[0] * n
+            saved_less += 2 * rows * b.mlp.fc1.out_features  # the GELU output, bf16
+            saved_less += 2 * rows * b.attn.q.in_features * (b.attn.sr_ratio > 1)
+    assert held[False] - held[True] == saved_less
+
+
 def test_buffer_reusing_mlp_only_where_the_hidden_activation_is_large(monkeypatch):
     """Below MLP_REUSE_MIN_BYTES of hidden activation autograd's chain was faster (224x224),
     so MlpFunction runs only from that size on."""

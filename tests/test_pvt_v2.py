@@ -144,26 +144,36 @@ def test_backbone_options_and_the_registry():
 
 
 @pytest.mark.parametrize('arch', ['b0', 'b2_li'])
-def test_lean_conv_ffn_gives_autograds_gradients_bit_for_bit(monkeypatch, arch):
+@pytest.mark.parametrize('autocast', [False, True], ids=['fp32', 'bf16_autocast'])
+def test_lean_conv_ffn_gives_autograds_gradients_bit_for_bit(monkeypatch, arch, autocast):
     """ConvFFNFunction (on every device: the blocks a GPU runs, here with the CPU paths off)
     and the CPU path give the outputs and gradients of autograd's own chain, bit for bit,
-    through every block; ``lean_backward=False`` is that chain."""
+    through every block; ``lean_backward=False`` is that chain. Under bf16 autocast too,
+    where the function runs in bf16 on autocast's casts."""
+    import contextlib
     import pvt_mm.network.lean_backward as lean
     calls = []
     apply = lean.ConvFFNFunction.apply
-    monkeypatch.setattr(lean.ConvFFNFunction, 'apply', lambda *a: calls.append(1) or apply(*a))
+    monkeypatch.setattr(lean.ConvFFNFunction, 'apply',
+                        lambda *a: calls.append(a[0].dtype) or apply(*a))
     torch.manual_seed(0)
     model = PVTv2(arch, drop_path_rate=0.0).train()
     model.init_weights()
     x = torch.randn(2, 3, 96, 128)
+    dtype = torch.bfloat16 if autocast else torch.float32
+
+    def step():
+        with torch.autocast('cpu', dtype=dtype) if autocast else contextlib.nullcontext():
+            return train_step(model, x)
+
     model.cpu_fast_paths, model.lean_backward = False, False
-    ref_outs, ref_grads = train_step(model, x)
+    ref_outs, ref_grads = step()
     assert not calls
     blocks = sum(len(s.blocks) for s in model.stages)
     for fast in (False, True):
         model.cpu_fast_paths, model.lean_backward = fast, True
-        outs, grads = train_step(model, x)
-        assert len(calls) == blocks
+        outs, grads = step()
+        assert calls == [dtype] * blocks
         calls.clear()
         assert all(torch.equal(a, b) for a, b in zip(outs, ref_outs))
         for name, g in ref_grads.items():
@@ -172,8 +182,8 @@ def test_lean_conv_ffn_gives_autograds_gradients_bit_for_bit(monkeypatch, arch):
 
 def test_lean_conv_ffn_holds_only_the_conv_input():
     """Autograd's ConvFFN keeps fc1's input and three hidden-size tensors (the conv's input,
-    GELU's input, fc2's input); ConvFFNFunction keeps fc1's input and the conv's input.
-    Double backward is refused loudly; the plain chain supports it."""
+    GELU's input, fc2's input); ConvFFNFunction keeps fc1's input and the conv's input, in
+    fp32 and under autocast. Double backward is refused loudly; the plain chain supports it."""
     from pvt_mm.network.pvt_v2 import ConvFFN
     import pvt_mm.network.lean_backward as lean
     from pvt_mm.run.analysis.activation_memory import SavedTensorBytes
@@ -193,10 +203,15 @@ def test_lean_conv_ffn_holds_only_the_conv_input():
     (g,) = torch.autograd.grad(ffn(x, (6, 5)).square().sum(), x, create_graph=True)
     g.sum().backward()
     assert x.grad is not None
-    with torch.autocast('cpu', dtype=torch.bfloat16):  # autocast: autograd's own chain
-        with SavedTensorBytes(ffn) as count:
-            lean.conv_ffn(ffn, x, (6, 5))
-    assert count.by_section['other'] > (tokens + hidden) // 2
+    held = {}
+    for name, run in (('lean', lambda: lean.conv_ffn(ffn, x, (6, 5))),
+                      ('plain', lambda: ffn(x, (6, 5)))):
+        with torch.autocast('cpu', dtype=torch.bfloat16), SavedTensorBytes(ffn) as count:
+            assert run().dtype == torch.bfloat16
+        held[name] = count.total
+    # In bf16, two hidden-size tensors less, for one bf16 copy of the conv's bias kept to
+    # recompute the conv (autocast's copies of the weights are held either way).
+    assert held['plain'] - held['lean'] == 2 * hidden // 2 - 32 * 2
 
 
 def test_fused_inference_ffn_matches_the_plain_path(monkeypatch):

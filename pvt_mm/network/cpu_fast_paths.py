@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .lean_backward import MlpFunction, plain_conv_ffn, plain_mlp
+from .lean_backward import MlpFunction, compute_dtype, mlp_function, plain_conv_ffn, plain_mlp
 
 
 def query_groups(q: Tensor) -> int:
@@ -79,10 +79,12 @@ MLP_REUSE_MIN_BYTES = 16 << 20
 def mlp_train(mlp: nn.Module, x: Tensor, lean: bool = True) -> Tensor:
     """``mlp(x)`` with autograd, through :class:`MlpFunction` where it computes the same and
     its hidden activation is large enough for the reuse to pay (never with ``lean`` off)."""
-    hidden_bytes = x.numel() // x.shape[-1] * mlp.fc1.out_features * x.element_size()
-    if lean and hidden_bytes >= MLP_REUSE_MIN_BYTES and plain_mlp(mlp, x) and \
-            (x.requires_grad or mlp.fc1.weight.requires_grad):
-        return MlpFunction.apply(x, mlp.fc1.weight, mlp.fc1.bias, mlp.fc2.weight, mlp.fc2.bias)
+    if not (lean and plain_mlp(mlp, x) and (x.requires_grad or mlp.fc1.weight.requires_grad)):
+        return mlp(x)
+    dtype = compute_dtype(x, mlp.fc1.weight)
+    hidden_bytes = x.numel() // x.shape[-1] * mlp.fc1.out_features * dtype.itemsize
+    if hidden_bytes >= MLP_REUSE_MIN_BYTES:
+        return mlp_function(mlp, x)
     return mlp(x)
 
 

@@ -1,4 +1,5 @@
-"""Feed-forward networks that hold less for backward, on every device, with the same gradients.
+"""Feed-forward networks (and one cast) that hold less for backward, on every device, with
+the same gradients.
 
 Autograd keeps every hidden-size tensor a feed-forward network makes (8x the block's width in
 the first stages, most of a training step's memory). These functions save the one that
@@ -8,11 +9,15 @@ kernels, so they run as they are on a GPU:
 * :class:`MlpFunction`, PVT v1's Linear-GELU-Linear: saves the GELU input, not its output.
 * :class:`ConvFFNFunction`, PVTv2's depth-wise conv, GELU and fc2: saves the conv's input
   only; the conv (9 multiply-adds a value) and GELU run again in the backward.
+* :class:`SharedCast`, under autocast: SRA's input cast to low precision once for its query
+  projection and its reduction conv, instead of once for each, so one copy is saved.
 
 The products are autograd's own (the same operands in the same order), so the gradients are
-bit-equal to autograd's chain. The backward is not itself differentiable: double backward
-(``create_graph=True``) fails loudly; the backbones' ``lean_backward=False`` gives autograd's
-own chain. Not under autocast (its casts are autograd's business): there the plain chain runs.
+bit-equal to autograd's chain. Under autocast the functions take what autocast would give
+the chain (inputs and weights cast to its dtype, once, by ordinary casts that autograd
+differentiates) and run in that dtype: the same kernels on the same operands, so bit-equal
+there too. The backward is not itself differentiable: double backward (``create_graph=True``)
+fails loudly; the backbones' ``lean_backward=False`` gives autograd's own chain.
 """
 from __future__ import annotations
 
@@ -28,23 +33,45 @@ def _exact_gelu(act: nn.Module) -> bool:
     return isinstance(act, nn.GELU) and act.approximate == 'none'
 
 
-def _same_dtype(x: Tensor, weight: Tensor) -> bool:
-    return x.dtype == weight.dtype and not torch.is_autocast_enabled(x.device.type)
+def compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype | None:
+    """The dtype a linear or conv of ``x`` and ``weight`` computes in: autocast's where it is
+    on for ``x``'s device and would cast both (fp32 or its own dtype), else their common
+    dtype; ``None`` where they differ outside autocast (the module raises then)."""
+    device = x.device.type
+    if torch.is_autocast_enabled(device):
+        dtype = torch.get_autocast_dtype(device)
+        castable = (torch.float32, dtype)
+        return dtype if x.dtype in castable and weight.dtype in castable else None
+    return x.dtype if x.dtype == weight.dtype else None
+
+
+def _apply(function: type[torch.autograd.Function], x: Tensor, *params: Tensor) -> Tensor:
+    """``function.apply(x, *params)`` in their compute dtype: under autocast, the casts autocast
+    would make, made once here (no-ops on tensors already in that dtype), and the function
+    run with autocast off so that nothing inside it casts again."""
+    device = x.device.type
+    if not torch.is_autocast_enabled(device):
+        return function.apply(x, *params)
+    dtype = torch.get_autocast_dtype(device)
+    with torch.autocast(device, enabled=False):
+        return function.apply(x.to(dtype), *(p.to(dtype) for p in params))
 
 
 def plain_mlp(mlp: nn.Module, x: Tensor) -> bool:
-    """Whether ``mlp`` (timm's Mlp) is exactly Linear, exact GELU, Linear with biases in
-    ``x``'s dtype, its dropout inactive: the case :class:`MlpFunction` computes bit for bit."""
+    """Whether ``mlp`` (timm's Mlp) is exactly Linear, exact GELU, Linear with biases, its
+    dropout inactive, and ``x`` and its weights in one compute dtype (:func:`compute_dtype`):
+    the case :class:`MlpFunction` computes bit for bit."""
     return (_exact_gelu(mlp.act) and isinstance(mlp.norm, nn.Identity)
             and mlp.fc1.bias is not None and mlp.fc2.bias is not None
             and (not mlp.training or mlp.drop1.p == mlp.drop2.p == 0.0)
-            and _same_dtype(x, mlp.fc1.weight))
+            and compute_dtype(x, mlp.fc1.weight) is not None)
 
 
 def plain_conv_ffn(ffn: nn.Module, x: Tensor) -> bool:
-    """The same for PVTv2's ConvFFN: exact GELU, biases, inactive dropout, one dtype."""
+    """The same for PVTv2's ConvFFN: exact GELU, biases, inactive dropout, one compute dtype."""
     return (_exact_gelu(ffn.act) and ffn.dwconv.bias is not None and ffn.fc2.bias is not None
-            and (not ffn.training or ffn.drop.p == 0.0) and _same_dtype(x, ffn.fc2.weight))
+            and (not ffn.training or ffn.drop.p == 0.0)
+            and compute_dtype(x, ffn.fc2.weight) is not None)
 
 
 def _needs_grad(x: Tensor, module: nn.Module) -> bool:
@@ -101,6 +128,40 @@ class MlpFunction(torch.autograd.Function):
         return gx, gw1, gb1, gw2, gb2
 
 
+class SharedCast(torch.autograd.Function):
+    """``x`` cast to ``dtype`` once and handed out twice, two aliases of one tensor.
+
+    Under autocast, two products of one fp32 input (SRA's query projection and its reduction
+    conv) each make and save their own low-precision copy of it; these two aliases of one
+    copy are saved as one. The two gradients are cast back and summed in ``x``'s dtype, as
+    the two casts' own backwards and autograd's accumulation sum them: bit-equal.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+        ctx.in_dtype = x.dtype
+        y = x.to(dtype)
+        return y, y.view_as(y)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, g1: Tensor, g2: Tensor) -> tuple[Tensor, None]:
+        return g1.to(ctx.in_dtype) + g2.to(ctx.in_dtype), None
+
+
+def cast_once(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``(x, x)`` for two products, cast to autocast's dtype once where autocast would cast
+    it for each of them (:class:`SharedCast` with autograd)."""
+    device = x.device.type
+    if not torch.is_autocast_enabled(device) or x.dtype != torch.float32:
+        return x, x
+    dtype = torch.get_autocast_dtype(device)
+    if torch.is_grad_enabled():
+        return SharedCast.apply(x, dtype)
+    y = x.to(dtype)
+    return y, y
+
+
 def _tokens(m: Tensor) -> Tensor:
     """(B, C, H, W) -> (B, H * W, C); a view of a channels-last map."""
     return m.permute(0, 2, 3, 1).flatten(1, 2)
@@ -148,9 +209,14 @@ class ConvFFNFunction(torch.autograd.Function):
 def mlp(module: nn.Module, x: Tensor) -> Tensor:
     """``module(x)`` for v1's Mlp, through :class:`MlpFunction` when training needs it."""
     if _needs_grad(x, module) and plain_mlp(module, x):
-        return MlpFunction.apply(x, module.fc1.weight, module.fc1.bias, module.fc2.weight,
-                                 module.fc2.bias)
+        return mlp_function(module, x)
     return module(x)
+
+
+def mlp_function(module: nn.Module, x: Tensor) -> Tensor:
+    """:class:`MlpFunction` on v1's Mlp ``module``, in the compute dtype (autocast's casts)."""
+    return _apply(MlpFunction, x, module.fc1.weight, module.fc1.bias, module.fc2.weight,
+                  module.fc2.bias)
 
 
 def conv_ffn(module: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
@@ -160,8 +226,9 @@ def conv_ffn(module: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
         return module(x, hw)
     h = module.relu(module.fc1(x))
     h = h.view(x.shape[0], hw[0], hw[1], -1).permute(0, 3, 1, 2)
-    return ConvFFNFunction.apply(h, module.dwconv.weight, module.dwconv.bias, module.fc2.weight,
-                                 module.fc2.bias)
+    return _apply(ConvFFNFunction, h, module.dwconv.weight, module.dwconv.bias,
+                  module.fc2.weight, module.fc2.bias)
 
 
-__all__ = ['MlpFunction', 'ConvFFNFunction', 'mlp', 'conv_ffn', 'plain_mlp', 'plain_conv_ffn']
+__all__ = ['MlpFunction', 'ConvFFNFunction', 'SharedCast', 'cast_once', 'mlp', 'mlp_function', 'conv_ffn', 'plain_mlp',
+           'plain_conv_ffn', 'compute_dtype']

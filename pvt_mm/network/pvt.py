@@ -79,6 +79,8 @@ class SpatialReductionAttention(nn.Module):
             explicit softmax(QK^T / sqrt(d)) V, for reference and export.
     """
 
+    lean_backward = True  # the backbone's switch: one low-precision copy of x under autocast
+
     def __init__(self, dim: int, num_heads: int, *, sr_ratio: int = 1, qkv_bias: bool = True,
                  attn_drop: float = 0.0, proj_drop: float = 0.0, fused: bool = True) -> None:
         super().__init__()
@@ -109,8 +111,9 @@ class SpatialReductionAttention(nn.Module):
         """Queries from every token, keys and values from the reduced map (Eq. 2-3), each
         (B, heads, tokens, head_dim)."""
         B, N, C = x.shape
-        q = self.q(x).view(B, N, self.num_heads, self.head_dim).transpose(1, 2)
-        kv = self.kv(self.reduce(x, hw))
+        x_q, x_kv = lean.cast_once(x) if self.sr_ratio > 1 and self.lean_backward else (x, x)
+        q = self.q(x_q).view(B, N, self.num_heads, self.head_dim).transpose(1, 2)
+        kv = self.kv(self.reduce(x_kv, hw))
         k, v = kv.view(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         return q, k, v
 
@@ -285,7 +288,8 @@ class PVT(BaseModule):
             :mod:`pvt_mm.network.cpu_fast_paths` (same results, less time and memory);
             ``False`` keeps the plain blocks everywhere.
         lean_backward: on every device, the feed-forward networks hold only what cannot be
-            recomputed cheaply for backward (:mod:`pvt_mm.network.lean_backward`; bit-equal
+            recomputed cheaply for backward, and under autocast SRA's input is cast once
+            for its two products (:mod:`pvt_mm.network.lean_backward`; bit-equal
             gradients); ``False`` gives autograd's own chain, e.g. for double backward.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH_OR_URL)`` (alone or in a list)
             loads weights in :meth:`init_weights` (official PVT, mmdet PVT, pvt_mm, or
@@ -448,7 +452,7 @@ class PVT(BaseModule):
         self._lean_backward = bool(value)
         for stage in getattr(self, 'stages', []):
             for block in stage.blocks:
-                block.lean_backward = self._lean_backward
+                block.lean_backward = block.attn.lean_backward = self._lean_backward
 
     @property
     def fused_attn(self) -> bool:
