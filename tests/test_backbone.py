@@ -409,6 +409,27 @@ def test_lean_blocks_under_bf16_autocast(monkeypatch):
     assert held[False] - held[True] == saved_less
 
 
+def test_inference_cpu_paths_stand_aside_under_autocast(monkeypatch):
+    """v1's chunked MLP and PVTv2's oneDNN FFN call kernels autocast does not cast, so under
+    autocast inference runs the plain blocks' bf16 products, equal to them bit for bit."""
+    calls = []
+    for name in ('mlp_add_', '_linear'):
+        original = getattr(fast, name)
+        monkeypatch.setattr(fast, name, (lambda f: lambda *a: calls.append(1) or f(*a))(original))
+    x = torch.randn(1, 3, 64, 96)
+    for model in (PVT('tiny').eval(), PVTv2('b0').eval()):
+        with torch.no_grad():
+            model(x)
+        assert calls  # fp32: the CPU paths run
+        calls.clear()
+        with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+            outs = model(x)
+            model.cpu_fast_paths = False
+            ref = model(x)
+        assert not calls
+        assert all(torch.equal(a, b) for a, b in zip(outs, ref))
+
+
 def test_buffer_reusing_mlp_only_where_the_hidden_activation_is_large(monkeypatch):
     """Below MLP_REUSE_MIN_BYTES of hidden activation autograd's chain was faster (224x224),
     so MlpFunction runs only from that size on."""

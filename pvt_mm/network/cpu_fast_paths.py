@@ -120,15 +120,21 @@ def block_forward(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
     """What PVT v1's ``block(x, hw)`` returns, with the CPU paths above where they apply."""
     if not torch.is_grad_enabled():  # inference: the MLP chunked into the residual
         x = x + block.drop_path(block.attn(block.norm1(x), hw))
-        if block.training or not plain_mlp(block.mlp, x):
+        if block.training or _autocast(x) or not plain_mlp(block.mlp, x):
             return x + block.drop_path(block.mlp(block.norm2(x)))
         return mlp_add_(block.mlp, x, block.norm2(x))  # x is this block's own fresh sum
     x = _attention_train(block, x, hw)
     return x + block.drop_path(mlp_train(block.mlp, block.norm2(x), block.lean_backward))
 
 
+def _autocast(x: Tensor) -> bool:
+    """Autocast on for ``x``'s device: the inference paths' kernels are not autocast's, so
+    they stand aside (the lean training functions take autocast's casts themselves)."""
+    return torch.is_autocast_enabled(x.device.type)
+
+
 def _fused_conv_gelu_ok(ffn: nn.Module, x: Tensor) -> bool:
-    return (torch.backends.mkldnn.is_available() and plain_conv_ffn(ffn, x)
+    return (torch.backends.mkldnn.is_available() and not _autocast(x) and plain_conv_ffn(ffn, x)
             and x.dtype == torch.float32 and ffn.fc1.bias is not None
             and isinstance(ffn.relu, (nn.ReLU, nn.Identity)))
 

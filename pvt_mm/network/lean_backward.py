@@ -230,5 +230,5 @@ def conv_ffn(module: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
                   module.fc2.weight, module.fc2.bias)
 
 
-__all__ = ['MlpFunction', 'ConvFFNFunction', 'SharedCast', 'cast_once', 'mlp', 'mlp_function', 'conv_ffn', 'plain_mlp',
-           'plain_conv_ffn', 'compute_dtype']
+__all__ = ['MlpFunction', 'ConvFFNFunction', 'SharedCast', 'cast_once', 'mlp', 'mlp_function',
+           'conv_ffn', 'plain_mlp', 'plain_conv_ffn', 'compute_dtype']
