@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .lean_backward import MlpFunction, compute_dtype, mlp_function, plain_conv_ffn, plain_mlp
+from .lean_backward import (MlpFunction, autocast_dtype, compute_dtype, mlp_function,
+                            plain_conv_ffn, plain_mlp)
 
 
 def query_groups(q: Tensor) -> int:
@@ -130,7 +131,7 @@ def block_forward(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
 def _autocast(x: Tensor) -> bool:
     """Autocast on for ``x``'s device: the inference paths' kernels are not autocast's, so
     they stand aside (the lean training functions take autocast's casts themselves)."""
-    return torch.is_autocast_enabled(x.device.type)
+    return autocast_dtype(x) is not None
 
 
 def _fused_conv_gelu_ok(ffn: nn.Module, x: Tensor) -> bool:

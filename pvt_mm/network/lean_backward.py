@@ -33,13 +33,18 @@ def _exact_gelu(act: nn.Module) -> bool:
     return isinstance(act, nn.GELU) and act.approximate == 'none'
 
 
+def autocast_dtype(x: Tensor) -> torch.dtype | None:
+    """Autocast's dtype where it is on for ``x``'s device, else ``None``."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+
+
 def compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype | None:
     """The dtype a linear or conv of ``x`` and ``weight`` computes in: autocast's where it is
     on for ``x``'s device and would cast both (fp32 or its own dtype), else their common
     dtype; ``None`` where they differ outside autocast (the module raises then)."""
-    device = x.device.type
-    if torch.is_autocast_enabled(device):
-        dtype = torch.get_autocast_dtype(device)
+    dtype = autocast_dtype(x)
+    if dtype is not None:
         castable = (torch.float32, dtype)
         return dtype if x.dtype in castable and weight.dtype in castable else None
     return x.dtype if x.dtype == weight.dtype else None
@@ -49,11 +54,10 @@ def _apply(function: type[torch.autograd.Function], x: Tensor, *params: Tensor) 
     """``function.apply(x, *params)`` in their compute dtype: under autocast, the casts autocast
     would make, made once here (no-ops on tensors already in that dtype), and the function
     run with autocast off so that nothing inside it casts again."""
-    device = x.device.type
-    if not torch.is_autocast_enabled(device):
+    dtype = autocast_dtype(x)
+    if dtype is None:
         return function.apply(x, *params)
-    dtype = torch.get_autocast_dtype(device)
-    with torch.autocast(device, enabled=False):
+    with torch.autocast(x.device.type, enabled=False):
         return function.apply(x.to(dtype), *(p.to(dtype) for p in params))
 
 
@@ -152,10 +156,9 @@ class SharedCast(torch.autograd.Function):
 def cast_once(x: Tensor) -> tuple[Tensor, Tensor]:
     """``(x, x)`` for two products, cast to autocast's dtype once where autocast would cast
     it for each of them (:class:`SharedCast` with autograd)."""
-    device = x.device.type
-    if not torch.is_autocast_enabled(device) or x.dtype != torch.float32:
+    dtype = autocast_dtype(x)
+    if dtype is None or x.dtype != torch.float32:
         return x, x
-    dtype = torch.get_autocast_dtype(device)
     if torch.is_grad_enabled():
         return SharedCast.apply(x, dtype)
     y = x.to(dtype)
@@ -231,4 +234,4 @@ def conv_ffn(module: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
 
 
 __all__ = ['MlpFunction', 'ConvFFNFunction', 'SharedCast', 'cast_once', 'mlp', 'mlp_function',
-           'conv_ffn', 'plain_mlp', 'plain_conv_ffn', 'compute_dtype']
+           'conv_ffn', 'plain_mlp', 'plain_conv_ffn', 'autocast_dtype', 'compute_dtype']
