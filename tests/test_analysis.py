@@ -135,6 +135,22 @@ def test_benchmark_races_b2_li_against_timm_alone(capsys):
         mmdet_backbone_cfg(resolve_arch_v2('b2_li'))
 
 
+def test_benchmark_races_only_the_peers_named():
+    """--peers leaves the other peers out of the race (a 1344x1344 race with mmdet's
+    PVTv2 beside timm's needs more than a 24 GB machine), passes on to the sweep's and the
+    allocators' processes, and refuses a peer the race does not have, naming those it has."""
+    record = benchmark.main(['--arch', 'b0', '--shape', '64', '64', '--repeat', '1',
+                             '--warmup', '0', '--modes', 'infer', '--peers', 'timm'])
+    assert record['peers'] == ['timm'] and record['rows'][0]['outputs_match']
+    assert not any(k.startswith('mmdet') or k.endswith('_mmdet') for k in record['rows'][0])
+    from pvt_mm.run.analysis.benchmark import _common_flags
+    flags = _common_flags(benchmark.parse_args(['--arch', 'b0', '--peers', 'mmdet']))
+    assert flags[flags.index('--peers') + 1:][:1] == ['mmdet']
+    with pytest.raises(SystemExit, match="--peers timm: this race's peers are mmdet"):
+        benchmark.main(['--arch', 'tiny', '--shape', '64', '64', '--repeat', '1',
+                        '--modes', 'infer', '--peers', 'timm'])
+
+
 def test_benchmark_sweep_writes_record_and_plot(tmp_path):
     out = tmp_path / 'sweep.json'
     benchmark.main(['--arch', 'tiny', '--sweep', '--sweep-shapes', '64', '64', '--sweep-shapes',

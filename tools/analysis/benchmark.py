@@ -31,6 +31,9 @@ def parse_args(argv=None):
     parser.add_argument('--dtype', choices=sorted(DTYPES), default='fp32')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--compile', action='store_true', help='torch.compile both models')
+    parser.add_argument('--peers', nargs='+', choices=['timm', 'mmdet'],
+                        help="race only these peers (default: every one the model has: timm's "
+                             "and mmdet's for PVTv2, mmdet's for PVT v1 and configs)")
     parser.add_argument('--modes', nargs='+', choices=['infer', 'train'], default=['infer', 'train'])
     parser.add_argument('--repeat', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=1)

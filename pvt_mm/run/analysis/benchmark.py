@@ -173,6 +173,18 @@ def build_backbones(arch, device):
     return {k: m.to(device) for k, m in models.items()}, None
 
 
+def select_peers(models, names):
+    """``models`` less the peers not in ``names`` (all of them when ``names`` is empty); a
+    name the race has no such peer for is an error that names the peers it has."""
+    if not names:
+        return models
+    have = [k for k in models if k != 'pvt_mm']
+    unknown = [n for n in names if n not in have]
+    if unknown:
+        raise SystemExit(f"--peers {' '.join(unknown)}: this race's peers are {', '.join(have)}")
+    return {k: m for k, m in models.items() if k == 'pvt_mm' or k in names}
+
+
 def build_models(config, device, shape, batch):
     """The config's model with pvt_mm's backbone, and the same with mmdet's PVT (or PVTv2)."""
     from mmengine.registry import DefaultScope
@@ -298,6 +310,7 @@ def run(args):
         models, samples = build_backbones(args.arch, device)
         family = 'PVTv2' if _is_v2(models['pvt_mm'].arch) else 'PVT'
         what = f'{family}-{args.arch} backbone'
+    models = select_peers(models, getattr(args, 'peers', None))
     if args.compile:
         models = {k: torch.compile(m) for k, m in models.items()}
     x = torch.randn(args.batch, 3, *shape, generator=torch.Generator().manual_seed(1)).to(device)
@@ -429,7 +442,8 @@ def _common_flags(args):
     what = ['--config', args.config] if args.config else ['--arch', args.arch]
     return [*what, '--batch', str(args.batch), '--dtype', args.dtype, '--device', args.device,
             '--modes', *args.modes, '--repeat', str(args.repeat), '--warmup', str(args.warmup),
-            *(['--compile'] if args.compile else [])]
+            *(['--compile'] if args.compile else []),
+            *(['--peers', *args.peers] if getattr(args, 'peers', None) else [])]
 
 
 def _race_in_process(script, flags):
@@ -523,5 +537,5 @@ def benchmark(args, command, script):
     return result
 
 
-__all__ = ['benchmark', 'run', 'sweep', 'both_allocators', 'SWEEP_SHAPES', 'ALLOCATORS',
-           'DTYPES', 'TOLERANCE']
+__all__ = ['benchmark', 'run', 'sweep', 'select_peers', 'both_allocators', 'SWEEP_SHAPES',
+           'ALLOCATORS', 'DTYPES', 'TOLERANCE']
