@@ -86,8 +86,10 @@ def _needs_grad(x: Tensor, module: nn.Module) -> bool:
 def _fc2_backward(grad: Tensor, act: Tensor, w2: Tensor, need_w2: bool,
                   need_b2: bool) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """fc2's gradients from the recomputed GELU output ``act`` (tokens x hidden); the
-    gradient of ``act`` is written into ``act`` itself."""
-    gw2 = act.t().mm(grad).t() if need_w2 else None
+    gradient of ``act`` is written into ``act`` itself. The weight gradient is the product
+    autograd's linear backward computes, ``grad.t() @ act`` (the transposed product
+    ``(act.t() @ grad).t()`` sums in another order under AMX's bf16 kernels)."""
+    gw2 = grad.t().mm(act) if need_w2 else None
     gb2 = grad.sum(0) if need_b2 else None
     g_act = torch.mm(grad, w2, out=act)
     return g_act, gw2, gb2
@@ -126,7 +128,7 @@ class MlpFunction(torch.autograd.Function):
             if need_x:
                 gx = g_hidden.mm(w1).view(ctx.in_shape)
             if need_w1:
-                gw1 = flat.t().mm(g_hidden).t()
+                gw1 = g_hidden.t().mm(flat)  # autograd's product, as in _fc2_backward
             if need_b1:
                 gb1 = g_hidden.sum(0)
         return gx, gw1, gb1, gw2, gb2
