@@ -19,7 +19,9 @@ import os.path as osp
 import sys
 
 from . import Model, draw, read, summary
-from .model import RUNTIMES
+from .runtimes import RUNTIMES
+from .schema import SchemaError
+from .tasks import TASKS
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,8 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--json', help='write the predictions here (boxes in image pixels)')
     parser.add_argument('--runtime', choices=RUNTIMES, default='onnxruntime')
     parser.add_argument('--precision', default='f32',
-                        help="OpenVINO's inference precision: f32, bf16, or default (bf16 on "
-                             'CPUs with AMX)')
+                        help="the runtime's inference precision: f32; OpenVINO also bf16, or "
+                             'default (bf16 on CPUs with AMX)')
     parser.add_argument('--threads', type=int, help='intra-op threads (default: all cores)')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='detections drawn and printed from this score up (the JSON keeps '
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         model = Model(args.model, args.runtime, args.threads,
                       None if args.precision == 'default' else args.precision)
-    except (ValueError, ImportError) as e:
+    except (SchemaError, ValueError, ImportError) as e:
         print(f'pvt_deploy: {e}', file=sys.stderr)
         return 2
     where = f' ({model.precision})' if args.runtime == 'openvino' else ''
@@ -73,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             cv2.imwrite(drawn, draw(image, pred, model.classes, score_thr=args.score_thr,
                                     topk=args.topk, palette=model.meta.get('palette')))
             record['drawn'] = drawn
-            if pred.task == 'seg':
-                record['label_map'] = osp.join(args.out_dir, f'{stem}_labels.png')
-                cv2.imwrite(record['label_map'], pred.labels.astype(
-                    'uint8' if pred.labels.max() < 256 else 'uint16'))
+            record.update(TASKS[pred.task].save_extra(pred, args.out_dir, stem))
         records.append(record)
     if args.json:
         with open(args.json, 'w') as f:

@@ -171,6 +171,7 @@ def test_saved_tensor_bytes_counts_a_hand_computed_case(monkeypatch):
     pvt_mm's MlpFunction keeps fc1's input and GELU's input only. A second view of a storage
     is not counted again; a section gets what is saved inside it."""
     import pvt_mm.network.cpu_fast_paths as fast
+    import pvt_mm.network.lean_backward as lean
     from pvt_mm.network.pvt import Mlp
     mlp = Mlp(8, 32).eval()
     x = torch.randn(2, 5, 8, requires_grad=True)
@@ -180,7 +181,7 @@ def test_saved_tensor_bytes_counts_a_hand_computed_case(monkeypatch):
     assert dict(count.by_section) == {'other': (10 * 8 + 10 * 32) * 4, 'fc2': 10 * 32 * 4}
     monkeypatch.setattr(fast, 'MLP_REUSE_MIN_BYTES', 0)
     with SavedTensorBytes(mlp) as count:
-        fast.mlp_train(mlp, x)
+        lean.mlp(mlp, x, min_bytes=fast.MLP_REUSE_MIN_BYTES)
     assert count.total == (10 * 8 + 10 * 32) * 4
     with SavedTensorBytes(mlp) as count:
         (x * x[:, :1]).sum()  # x saved twice (two views), x[:, :1] is x's storage: one count

@@ -5,6 +5,8 @@ import torch
 from pvt_mm import PVT, PVTv2
 from pvt_mm.network.arch import ARCH_SETTINGS
 from pvt_mm.network import cpu_fast_paths as fast
+from pvt_mm.network import lean_backward as lean
+from pvt_mm.network.dispatch import block_runner, run_plain, uses_cpu_fast_paths
 
 from conftest import official_shapes, rounding_atol, train_step
 
@@ -258,16 +260,19 @@ def test_fused_inference_mlp_matches_the_plain_path(monkeypatch):
 
 
 def test_cpu_fast_paths_switch():
-    """One switch: the fast block runs for CPU tensors in eager mode when enabled, the plain
-    block on other devices and when switched off."""
+    """One switch per model, shared by its stages: the fast block runs for CPU tensors in
+    eager mode when enabled, the lean block on other devices, the plain one with both off."""
     model = PVT('tiny')
-    stage = model.stages[0]
     cpu, meta = torch.empty(1), torch.empty(1, device='meta')
-    assert model.cpu_fast_paths and stage.uses_cpu_fast_paths(cpu)
-    assert not stage.uses_cpu_fast_paths(meta)  # any device but the CPU: PyTorch's own kernels
+    assert model.cpu_fast_paths and uses_cpu_fast_paths(model.stages[0].switches, cpu)
+    assert block_runner(model.switches, cpu).func is fast.block_forward
+    assert not uses_cpu_fast_paths(model.switches, meta)  # any device but the CPU
+    assert block_runner(model.switches, meta) is lean.block_v1
     model.cpu_fast_paths = False
-    assert not any(s.uses_cpu_fast_paths(cpu) for s in model.stages)
-    assert not PVT('tiny', cpu_fast_paths=False).stages[3].uses_cpu_fast_paths(cpu)
+    assert not any(uses_cpu_fast_paths(s.switches, cpu) for s in model.stages)
+    assert not uses_cpu_fast_paths(PVT('tiny', cpu_fast_paths=False).stages[3].switches, cpu)
+    model.lean_backward = False
+    assert block_runner(model.switches, cpu) is run_plain
 
 
 @pytest.mark.parametrize('training', [False, True])
@@ -308,14 +313,14 @@ def test_buffer_reusing_mlp_refuses_double_backward(monkeypatch):
     monkeypatch.setattr(fast, 'MLP_REUSE_MIN_BYTES', 0)
     mlp = Mlp(8, 32)
     x = torch.randn(2, 5, 8, requires_grad=True)
-    loss = fast.mlp_train(mlp, x).square().sum()
+    loss = lean.mlp(mlp, x, min_bytes=fast.MLP_REUSE_MIN_BYTES).square().sum()
     loss.backward(retain_graph=True)
     first = x.grad.clone()
     x.grad = None
     loss.backward()
     assert torch.equal(x.grad, first)
     x.grad = None
-    (g,) = torch.autograd.grad(fast.mlp_train(mlp, x).square().sum(), x, create_graph=True)
+    (g,) = torch.autograd.grad(lean.mlp(mlp, x).square().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match='differentiate twice'):
         g.sum().backward()
     (g,) = torch.autograd.grad(mlp(x).square().sum(), x, create_graph=True)  # the plain MLP
@@ -346,7 +351,8 @@ def test_gpu_blocks_hold_only_the_gelu_input(monkeypatch):
     outs, grads = train_step(model, x)
     assert len(calls) == sum(len(s.blocks) for s in model.stages)
     model.lean_backward = False
-    assert not any(b.lean_backward for s in model.stages for b in s.blocks)
+    assert all(s.switches is model.switches for s in model.stages)  # one switch per model
+    assert block_runner(model.switches, x) is run_plain
     ref_outs, ref_grads = train_step(model, x)
     assert len(calls) == sum(len(s.blocks) for s in model.stages)  # not used again
     assert all(torch.equal(a, b) for a, b in zip(outs, ref_outs))
@@ -439,9 +445,9 @@ def test_buffer_reusing_mlp_only_where_the_hidden_activation_is_large(monkeypatc
     monkeypatch.setattr(fast.MlpFunction, 'apply', lambda *a: calls.append(1) or apply(*a))
     mlp = Mlp(8, 32)  # hidden activation: tokens x 32 x 4 bytes
     rows = fast.MLP_REUSE_MIN_BYTES // (32 * 4)
-    fast.mlp_train(mlp, torch.randn(rows - 1, 8, requires_grad=True))
+    lean.mlp(mlp, torch.randn(rows - 1, 8, requires_grad=True), min_bytes=fast.MLP_REUSE_MIN_BYTES)
     assert not calls
-    fast.mlp_train(mlp, torch.randn(rows, 8, requires_grad=True))
+    lean.mlp(mlp, torch.randn(rows, 8, requires_grad=True), min_bytes=fast.MLP_REUSE_MIN_BYTES)
     assert len(calls) == 1
 
 

@@ -14,7 +14,8 @@ import torch
 
 from conftest import PY, ROOT, TOY, run
 from pvt_mm import PVT
-from pvt_mm.run.deployment import NotExportableError, export_onnx, exportable_part, read_metadata
+from pvt_mm.run.deployment import (NotExportableError, export_onnx, export_rules,
+                                   exportable_part, read_metadata)
 
 # The issue's bar for unit-scale inputs; measured: at most 7e-6 (PVT-Tiny, both paths).
 FEATURE_ATOL = 1e-4
@@ -312,4 +313,4 @@ def test_the_default_example_size_is_the_test_pipelines(config, shape):
     a toy segmentor's is its 128x160 test size, not the 512x512 ADE20K crop it inherits."""
     from pvt_mm.run.config import load_config
     cfg, task = load_config(osp.join(ROOT, 'configs', config))
-    assert task.export_shape(cfg) == shape
+    assert export_rules(task).export_shape(cfg) == shape

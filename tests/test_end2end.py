@@ -14,7 +14,7 @@ import torch
 
 from conftest import PY, ROOT, TOY, run
 from pvt_mm.run.config import load_config
-from pvt_mm.run.deployment import NotExportableError, read_metadata
+from pvt_mm.run.deployment import NotExportableError, export_rules, read_metadata
 from pvt_mm.run.deployment.export_model import export_model
 
 # A process in which torch, OpenMMLab and pvt_mm cannot be imported, running pvt_deploy.
@@ -83,10 +83,10 @@ def test_dense_detector_graph_gives_mmdets_predictions(config):
     """The graph's module in PyTorch, on images of two sizes that are not multiples of the
     pad divisor: mmdet's predict (anchors, decoding, thresholds, its batched NMS) boxes,
     scores and labels, in the same order."""
-    from pvt_mm.run.end2end import DenseDetector
+    from pvt_mm.run.deployment.graphs import DenseDetectorGraph as DenseDetector
     cfg, task, model = _model(config)
     _confident(model.bbox_head)
-    module, names, constants = task.end2end(model, cfg)
+    module, names, constants = export_rules(task).end2end(model, cfg)
     assert isinstance(module, DenseDetector) and names == ['boxes', 'scores', 'labels']
     assert constants['score_thr'] == model.bbox_head.test_cfg['score_thr']
     for h, w in ((128, 160), (100, 150)):
@@ -143,7 +143,7 @@ def test_segmentor_and_classifier_graphs_give_the_upstream_predictions(tmp_path)
     softmax. Both in PyTorch and through onnxruntime."""
     from mmseg.structures import SegDataSample
     cfg, task, model = _model('fpn_pvt_t_toy.py')
-    module, names, _ = task.end2end(model, cfg)
+    module, names, _ = export_rules(task).end2end(model, cfg)
     image = _image(100, 150)
     sample = SegDataSample(metainfo=dict(img_shape=(100, 150), ori_shape=(100, 150)))
     data = model.data_preprocessor(dict(inputs=[image[0].flip(0)], data_samples=[sample]))
@@ -164,7 +164,7 @@ def test_segmentor_and_classifier_graphs_give_the_upstream_predictions(tmp_path)
             np.testing.assert_allclose(got, expected.numpy(), rtol=0, atol=1e-5)
 
     cfg, task, model = _model('pvt_t_cls_toy.py')
-    module, names, _ = task.end2end(model, cfg)
+    module, names, _ = export_rules(task).end2end(model, cfg)
     image = _image(64, 64)
     data = model.data_preprocessor(dict(inputs=[image[0].flip(0)]))
     with torch.no_grad():
@@ -186,7 +186,7 @@ def test_detr_graph_makes_its_padding_mask_from_the_input(tmp_path):
     at 128x160, gives PyTorch's boxes at 100x150 in onnxruntime (the tool's check): the mask
     follows the input instead of the traced size."""
     cfg, task, model = _model('detr_pvt_t_toy.py')
-    module, names, constants = task.end2end(model, cfg)
+    module, names, constants = export_rules(task).end2end(model, cfg)
     assert constants == dict(max_per_img=20)
     for h, w in ((128, 160), (100, 150)):
         image = _image(h, w)
@@ -215,7 +215,7 @@ def test_mask_rcnn_graph_gives_mmdets_boxes_and_masks(tmp_path):
 
     from pvt_deploy import Model
     cfg, task, model = _model('mask_rcnn_pvt_t_toy.py')
-    module, names, constants = task.end2end(model, cfg)
+    module, names, constants = export_rules(task).end2end(model, cfg)
     assert names == ['boxes', 'scores', 'labels', 'masks']
     assert constants['rcnn']['mask_thr_binary'] == 0.5
     for h, w in ((128, 160), (100, 150)):
@@ -277,10 +277,10 @@ def test_runner_pastes_masks_as_mmdet():
 def test_what_has_no_end_to_end_graph_is_named():
     """A two-stage detector whose RoI head is not a StandardRoIHead (Cascade) is refused with
     the reason; a test pipeline step the runner cannot repeat is named."""
-    from pvt_mm.run.end2end import resize_steps
+    from pvt_mm.run.deployment.graphs import resize_steps
     cfg, task, model = _model('cascade_mask_rcnn_pvt_v2_b0_toy.py')
     with pytest.raises(NotExportableError, match='StandardRoIHead'):
-        task.end2end(model, cfg)
+        export_rules(task).end2end(model, cfg)
     with pytest.raises(ValueError, match='RandomFlip step'):
         resize_steps([dict(type='LoadImageFromFile'), dict(type='RandomFlip', prob=0.5)])
 
@@ -300,7 +300,7 @@ def test_runner_resizes_as_the_test_pipeline(tmp_path, config, size):
     from mmengine.registry import init_default_scope
 
     from pvt_deploy.image import apply_steps, read
-    from pvt_mm.run.end2end import resize_steps
+    from pvt_mm.run.deployment.graphs import resize_steps
     from pvt_mm.run.tasks import _test_pipeline
     cfg, task = load_config(osp.join(TOY, config))
     init_default_scope(cfg.default_scope)

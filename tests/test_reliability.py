@@ -264,8 +264,8 @@ def test_unknown_backbone_type_says_what_to_write(name, suggestion):
     assert f"model.backbone.type={name!r} is not a registered model for mmdet" in msg
     near = msg.split('Did you mean ', 1)[1].split('?', 1)[0]  # the nearest registered names
     assert repr(suggestion) in near.split(', '), msg
-    assert "type='pvt_mm.PVT' with arch='tiny', 'small', 'medium' or 'large'" in msg
-    assert "type='pvt_mm.PVTv2' with arch='b0' ... 'b5' or 'b2_li'" in msg
+    assert "type='pvt_mm.PVT' with arch='tiny', 'small', 'medium', 'large'" in msg
+    assert "type='pvt_mm.PVTv2' with arch='b0', 'b1', 'b2', 'b2_li', 'b3', 'b4', 'b5'" in msg
     assert "custom_imports = dict(imports=['pvt_mm']" in msg  # the config had none
 
 

@@ -70,8 +70,8 @@ def find_cycle(graph):
 
 def test_no_import_cycle_inside_pvt_mm():
     graph, _ = package_imports()
-    assert 'pvt_mm.network.arch' in graph['pvt_mm.network.checkpoint']  # real edges are seen
-    assert 'pvt_mm.network.checkpoint' in graph['pvt_mm.network.pvt']
+    assert 'pvt_mm.network.families' in graph['pvt_mm.network.checkpoint']  # real edges are seen
+    assert 'pvt_mm.network.checkpoint' in graph['pvt_mm.network.pyramid']
     assert find_cycle(graph) is None, ' -> '.join(find_cycle(graph))
     # The weights path goes model -> loader; the loader never reaches back into the models.
     loader = graph['pvt_mm.network.checkpoint'] | graph['pvt_mm.network.weight_layouts']
@@ -181,3 +181,65 @@ def test_tool_help_names_every_task():
     proc = subprocess.run([PY, 'tools/train.py', '--help'], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and 'detector, segmentor or classifier' in proc.stdout
+
+
+def test_the_families_are_siblings_that_the_rest_asks_through_one_table():
+    """PVT and PVTv2 each subclass the family-neutral pyramid and call its constructor; no
+    code outside the network classes tests for a family by class or by name, it asks the
+    family table."""
+    from pvt_mm import PVT, PVTv2
+    from pvt_mm.network.families import FAMILIES, family_of
+    from pvt_mm.network.pyramid import PyramidBackbone
+    for cls in (PVT, PVTv2):
+        assert cls.__bases__ == (PyramidBackbone,), cls
+        init = ast.unparse(next(n for n in ast.walk(ast.parse(open(
+            osp.join(PKG, 'network', FAMILIES[cls.family].module.split('.')[-1] + '.py')).read()))
+            if isinstance(n, ast.FunctionDef) and n.name == '__init__'
+            and n.lineno > _class_line(cls)))
+        assert 'super().__init__(' in init, cls
+        assert FAMILIES[cls.family].network is cls
+    assert family_of(PVTv2('b0')) is FAMILIES['PVTv2'] and family_of(object()) is None
+    isinstance_pvt = re.compile(r'isinstance\([^)]*\bPVT(v2)?\)')
+    branch = re.compile(r"family\s*==\s*'|'PVTv2' if|== 'PVTv2'")
+    for folder in ('pvt_mm', 'tools', 'pvt_deploy'):
+        for path in python_files(osp.join(ROOT, folder)):
+            text = open(path).read()
+            assert not isinstance_pvt.search(text), path
+            assert not branch.search(text), path
+
+
+def _class_line(cls):
+    import inspect
+    return inspect.getsourcelines(cls)[1]
+
+
+def test_deployment_is_one_wing_with_one_contract():
+    """Everything that turns a model into a graph is under pvt_mm/run/deployment/; the
+    contract (metadata keys, version, outputs per task) is pvt_deploy/schema.py, imported by
+    the exporter and the runner alike; the runner dispatches on its task table, never on
+    ``task ==`` chains, and imports neither torch nor OpenMMLab nor pvt_mm."""
+    graph, imported = package_imports()
+    assert not any(m.startswith('pvt_mm.run.end2end') for m in graph)
+    export = imported['pvt_mm.run.deployment.export_model'] | imported['pvt_mm.run.deployment.export']
+    assert any(n.startswith('pvt_deploy') for n in export)
+    deploy_files = python_files(osp.join(ROOT, 'pvt_deploy'))
+    runner_uses_schema = False
+    for path in deploy_files:
+        tree = ast.parse(open(path).read())
+        names = {a.name.split('.')[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                 for a in n.names}
+        names |= {n.module.split('.')[0] for n in ast.walk(tree)
+                  if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+        assert not names & {'torch', 'torchvision', 'pvt_mm', *TASK_PACKAGES}, (path, names)
+        text = open(path).read()
+        for node in ast.walk(tree):  # no comparison of a task name: the table answers
+            if isinstance(node, ast.Compare):
+                sides = [node.left, *node.comparators]
+                assert not any(isinstance(s, ast.Name) and s.id == 'task' or
+                               isinstance(s, ast.Attribute) and s.attr == 'task'
+                               for s in sides), f'{path}:{node.lineno}'
+        runner_uses_schema |= 'read_end2end' in text and not path.endswith('schema.py')
+    assert runner_uses_schema
+    for key in ("'pvt_mm.end2end'", "'pvt_mm.part'"):  # written once, in the schema
+        owners = [p for p in python_files(PKG) + deploy_files if key in open(p).read()]
+        assert owners == [osp.join(ROOT, 'pvt_deploy', 'schema.py')], (key, owners)

@@ -25,10 +25,9 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-from .arch import ARCH_SETTINGS, ARCH_SETTINGS_V2, arch_name, arch_name_v2
+from .families import FAMILIES, LAYOUT_FAMILY, depths_of
 from .safe_load import load_local, load_url
-from .weight_layouts import (CLASSIFIER_KEYS, LAYOUT_FAMILY, LayoutError, convert_state_dict,
-                             summarise_keys)
+from .weight_layouts import CLASSIFIER_KEYS, LayoutError, convert_state_dict, summarise_keys
 
 _WRAPPER_KEYS = ('state_dict', 'model', 'module', 'model_state', 'model_state_dict')
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
@@ -170,7 +169,7 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source:
     family = getattr(model, 'family', 'PVT')
     lines = [f'Checkpoint {source} does not fit this {family} '
              f'({_describe_model(model)}); nothing was loaded.']
-    file_depths = _depths_of(state_dict)
+    file_depths = depths_of(state_dict)
     file_size = _describe_weights(state_dict, family)
     if file_depths and getattr(model, 'arch', None) and (
             file_depths != tuple(model.arch['depths'])
@@ -378,72 +377,39 @@ def init_cfg_entries(init_cfg: Any) -> list[dict]:
     return [dict(e) for e in entries]
 
 
-def _depths_of(state_dict: Mapping[str, Tensor]) -> tuple[int, ...]:
-    blocks = {(int(m.group(1)), int(m.group(2))) for k in state_dict
-              if (m := re.match(r'stages\.(\d+)\.blocks\.(\d+)\.', k))}
-    counts = Counter(stage for stage, _ in blocks)
-    return tuple(counts[i] for i in range(max(counts) + 1)) if counts else ()
-
-
 def infer_arch(state_dict: Mapping[str, Tensor], source: str = '<checkpoint>',
                family: str = 'PVT') -> str:
-    """The size name of a pvt_mm-layout state dict: PVT's by its depths, PVTv2's by its
-    depths, widths, MLP ratios and SRA kind."""
-    if family == 'PVTv2':
-        try:
-            arch = _v2_arch_of(state_dict)
-        except (KeyError, IndexError, ZeroDivisionError) as err:
-            raise CheckpointError(f'{source}: not a whole PVTv2 backbone ({err!r} missing); '
-                                  'pass the arch explicitly.') from None
-        name = arch_name_v2(arch)
-        if name is None:
-            raise CheckpointError(f'{source}: {arch} matches none of {sorted(ARCH_SETTINGS_V2)}; '
-                                  'pass the arch explicitly.')
-        return name
-    depths = _depths_of(state_dict)
-    name = arch_name(depths)
+    """The size name of a pvt_mm-layout state dict of ``family``, as its family's entry reads
+    it (PVT's by its depths; PVTv2's by depths, widths, MLP ratios and SRA kind)."""
+    entry = FAMILIES[family]
+    try:
+        arch = entry.arch_of(state_dict)
+    except (KeyError, IndexError, ZeroDivisionError) as err:
+        raise CheckpointError(f'{source}: not a whole {family} backbone ({err!r} missing); '
+                              'pass the arch explicitly.') from None
+    name = entry.arch_name(arch)
     if name is None:
-        raise CheckpointError(f'{source}: depths {depths} match none of {sorted(ARCH_SETTINGS)}; '
+        what = f'depths {arch["depths"]}' if set(arch) == {'depths'} else str(arch)
+        raise CheckpointError(f'{source}: {what} match none of {sorted(entry.archs)}; '
                               'pass the arch explicitly.')
     return name
 
 
-def _name_of(depths: tuple[int, ...]) -> str:
-    name = arch_name(depths)
-    return f'PVT-{name}' if name else 'a custom arch'
-
-
-def _v2_arch_of(state_dict: Mapping[str, Tensor]) -> dict[str, Any]:
-    """What a pvt_mm-layout PVTv2 state dict says of its arch: depths, widths, MLP ratios,
-    linear SRA."""
-    depths = _depths_of(state_dict)
-    dims = tuple(state_dict[f'stages.{i}.patch_embed.proj.weight'].shape[0]
-                 for i in range(len(depths)))
-    ratios = tuple(state_dict[f'stages.{i}.blocks.0.mlp.fc1.weight'].shape[0] // dims[i]
-                   for i in range(len(depths)))
-    linear = any(k.endswith('attn.sr.weight') and v.shape[-1] == 1 for k, v in state_dict.items())
-    return dict(depths=depths, embed_dims=dims, mlp_ratios=ratios, linear=linear)
-
-
 def _describe_weights(state_dict: Mapping[str, Tensor], family: str) -> str:
     """The size a pvt_mm-layout state dict holds, named as its family names sizes."""
+    entry = FAMILIES[family]
     try:
-        if family == 'PVTv2':
-            name = arch_name_v2(_v2_arch_of(state_dict))
-            return f'PVTv2-{name}' if name else 'a custom PVTv2 arch'
-        return _name_of(_depths_of(state_dict))
+        return entry.describe(entry.arch_of(state_dict))
     except (KeyError, IndexError, ValueError, ZeroDivisionError):
         return f'a custom {family} arch'
 
 
 def _describe_model(model: nn.Module) -> str:
     arch = getattr(model, 'arch', None)
-    if not arch:
+    entry = FAMILIES.get(getattr(model, 'family', None) or '')
+    if not arch or entry is None:
         return 'unknown arch'
-    if getattr(model, 'family', 'PVT') == 'PVTv2':
-        name = arch_name_v2(arch)
-        return f'{"PVTv2-" + name if name else "a custom arch"}, depths {tuple(arch["depths"])}'
-    return f'{_name_of(tuple(arch["depths"]))}, depths {tuple(arch["depths"])}'
+    return f'{entry.describe(arch)}, depths {tuple(arch["depths"])}'
 
 
 __all__ = ['CheckpointError', 'check_family', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',

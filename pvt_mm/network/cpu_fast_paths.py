@@ -36,8 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .lean_backward import (MlpFunction, autocast_dtype, compute_dtype, mlp_function,
-                            plain_conv_ffn, plain_mlp)
+from . import lean_backward as _lean
+from .lean_backward import MlpFunction, autocast_dtype, plain_conv_ffn, plain_mlp
 
 
 def query_groups(q: Tensor) -> int:
@@ -77,18 +77,6 @@ def grouped_attention(q: Tensor, k: Tensor, v: Tensor, dropout_p: float) -> Tens
 MLP_REUSE_MIN_BYTES = 16 << 20
 
 
-def mlp_train(mlp: nn.Module, x: Tensor, lean: bool = True) -> Tensor:
-    """``mlp(x)`` with autograd, through :class:`MlpFunction` where it computes the same and
-    its hidden activation is large enough for the reuse to pay (never with ``lean`` off)."""
-    if not (lean and plain_mlp(mlp, x) and (x.requires_grad or mlp.fc1.weight.requires_grad)):
-        return mlp(x)
-    dtype = compute_dtype(x, mlp.fc1.weight)
-    hidden_bytes = x.numel() // x.shape[-1] * mlp.fc1.out_features * dtype.itemsize
-    if hidden_bytes >= MLP_REUSE_MIN_BYTES:
-        return mlp_function(mlp, x)
-    return mlp(x)
-
-
 def mlp_add_(mlp: nn.Module, residual: Tensor, x: Tensor, chunk_bytes: int = 8 << 20) -> Tensor:
     """``residual += mlp(x)`` in place, without autograd, a chunk of tokens at a time.
 
@@ -106,26 +94,29 @@ def mlp_add_(mlp: nn.Module, residual: Tensor, x: Tensor, chunk_bytes: int = 8 <
     return residual
 
 
-def _attention_train(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
-    """``x + drop_path(attn(norm1(x)))`` with autograd, query groups filling the threads."""
-    attn = block.attn
-    q, k, v = attn.qkv(block.norm1(x), hw)
-    if attn.fused and (q.requires_grad or k.requires_grad):
+def _attention(block: nn.Module, x: Tensor, hw: tuple[int, int], lean_on: bool) -> Tensor:
+    """``attn(norm1(x), hw)``, with its input cast once under autocast where ``lean_on``;
+    with autograd, query groups fill the threads."""
+    attn, y = block.attn, block.norm1(x)
+    q, k, v = _lean.qkv(attn, y, hw) if lean_on else attn.qkv(y, hw)
+    if torch.is_grad_enabled() and attn.fused and (q.requires_grad or k.requires_grad):
         out = grouped_attention(q, k, v, attn.attn_drop if attn.training else 0.0)
     else:
         out = attn.attend(q, k, v)
-    return x + block.drop_path(attn.project(out, x.shape))
+    return attn.project(out, y.shape)
 
 
-def block_forward(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
-    """What PVT v1's ``block(x, hw)`` returns, with the CPU paths above where they apply."""
+def block_forward(block: nn.Module, x: Tensor, hw: tuple[int, int], lean: bool = True) -> Tensor:
+    """What PVT v1's ``block(x, hw)`` returns, with the CPU paths above where they apply
+    (and the lean functions with ``lean``)."""
+    x = x + block.drop_path(_attention(block, x, hw, lean))
     if not torch.is_grad_enabled():  # inference: the MLP chunked into the residual
-        x = x + block.drop_path(block.attn(block.norm1(x), hw))
         if block.training or _autocast(x) or not plain_mlp(block.mlp, x):
             return x + block.drop_path(block.mlp(block.norm2(x)))
         return mlp_add_(block.mlp, x, block.norm2(x))  # x is this block's own fresh sum
-    x = _attention_train(block, x, hw)
-    return x + block.drop_path(mlp_train(block.mlp, block.norm2(x), block.lean_backward))
+    y = block.norm2(x)
+    out = _lean.mlp(block.mlp, y, min_bytes=MLP_REUSE_MIN_BYTES) if lean else block.mlp(y)
+    return x + block.drop_path(out)
 
 
 def _autocast(x: Tensor) -> bool:
@@ -161,14 +152,16 @@ def conv_ffn_infer(ffn: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
     return _linear(act.permute(0, 2, 3, 1).flatten(1, 2), ffn.fc2)
 
 
-def block_forward_v2(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
-    """What PVTv2's ``block(x, hw)`` returns, with the CPU paths above where they apply."""
+def block_forward_v2(block: nn.Module, x: Tensor, hw: tuple[int, int],
+                     lean: bool = True) -> Tensor:
+    """What PVTv2's ``block(x, hw)`` returns, with the CPU paths above where they apply
+    (and the lean functions with ``lean``)."""
+    x = x + block.drop_path(_attention(block, x, hw, lean))
+    y = block.norm2(x)
     if not torch.is_grad_enabled():
-        x = x + block.drop_path(block.attn(block.norm1(x), hw))
-        return x + block.drop_path(conv_ffn_infer(block.mlp, block.norm2(x), hw))
-    x = _attention_train(block, x, hw)
-    return x + block.drop_path(block.ffn(block.norm2(x), hw))
+        return x + block.drop_path(conv_ffn_infer(block.mlp, y, hw))
+    return x + block.drop_path(_lean.conv_ffn(block.mlp, y, hw) if lean else block.mlp(y, hw))
 
 
 __all__ = ['block_forward', 'block_forward_v2', 'query_groups', 'grouped_attention',
-           'MlpFunction', 'mlp_train', 'mlp_add_', 'conv_ffn_infer']
+           'MlpFunction', 'mlp_add_', 'conv_ffn_infer', 'MLP_REUSE_MIN_BYTES']

@@ -36,7 +36,11 @@ def _exact_gelu(act: nn.Module) -> bool:
 def autocast_dtype(x: Tensor) -> torch.dtype | None:
     """Autocast's dtype where it is on for ``x``'s device, else ``None``."""
     device = x.device.type
-    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    try:
+        enabled = torch.is_autocast_enabled(device)
+    except RuntimeError:  # a device autocast does not know (meta): no autocast there
+        return None
+    return torch.get_autocast_dtype(device) if enabled else None
 
 
 def compute_dtype(x: Tensor, weight: Tensor) -> torch.dtype | None:
@@ -211,11 +215,17 @@ class ConvFFNFunction(torch.autograd.Function):
         return gh, gwd, gbd, gw2, gb2
 
 
-def mlp(module: nn.Module, x: Tensor) -> Tensor:
-    """``module(x)`` for v1's Mlp, through :class:`MlpFunction` when training needs it."""
-    if _needs_grad(x, module) and plain_mlp(module, x):
-        return mlp_function(module, x)
-    return module(x)
+def mlp(module: nn.Module, x: Tensor, min_bytes: int = 0) -> Tensor:
+    """``module(x)`` for v1's Mlp, through :class:`MlpFunction` when training needs it and
+    its hidden activation is at least ``min_bytes`` (the CPU paths' threshold,
+    :data:`pvt_mm.network.cpu_fast_paths.MLP_REUSE_MIN_BYTES`; 0 on other devices)."""
+    if not (_needs_grad(x, module) and plain_mlp(module, x)):
+        return module(x)
+    if min_bytes:
+        dtype = compute_dtype(x, module.fc1.weight)
+        if x.numel() // x.shape[-1] * module.fc1.out_features * dtype.itemsize < min_bytes:
+            return module(x)
+    return mlp_function(module, x)
 
 
 def mlp_function(module: nn.Module, x: Tensor) -> Tensor:
@@ -235,5 +245,32 @@ def conv_ffn(module: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
                   module.fc2.weight, module.fc2.bias)
 
 
+def qkv(attn: nn.Module, x: Tensor, hw: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+    """``attn.qkv(x, hw)``; under autocast, with ``x`` cast once for the query projection
+    and the reduction conv where SRA reduces (R > 1) (:func:`cast_once`)."""
+    if attn.sr_ratio > 1:
+        x_q, x_kv = cast_once(x)
+        return attn.qkv(x_q, hw, source=x_kv)
+    return attn.qkv(x, hw)
+
+
+def attention(attn: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """``attn(x, hw)`` with its input cast once (:func:`qkv`)."""
+    return attn.project(attn.attend(*qkv(attn, x, hw)), x.shape)
+
+
+def block_v1(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """What PVT v1's ``block(x, hw)`` returns, its attention input cast once and its MLP
+    through :class:`MlpFunction` (the lean path of :mod:`pvt_mm.network.dispatch`)."""
+    x = x + block.drop_path(attention(block.attn, block.norm1(x), hw))
+    return x + block.drop_path(mlp(block.mlp, block.norm2(x)))
+
+
+def block_v2(block: nn.Module, x: Tensor, hw: tuple[int, int]) -> Tensor:
+    """What PVTv2's ``block(x, hw)`` returns, its ConvFFN through :class:`ConvFFNFunction`."""
+    x = x + block.drop_path(attention(block.attn, block.norm1(x), hw))
+    return x + block.drop_path(conv_ffn(block.mlp, block.norm2(x), hw))
+
+
 __all__ = ['MlpFunction', 'ConvFFNFunction', 'SharedCast', 'cast_once', 'mlp', 'mlp_function',
-           'conv_ffn', 'plain_mlp', 'plain_conv_ffn', 'autocast_dtype', 'compute_dtype']
+           'conv_ffn', 'qkv', 'attention', 'block_v1', 'block_v2', 'plain_mlp', 'plain_conv_ffn', 'autocast_dtype', 'compute_dtype']

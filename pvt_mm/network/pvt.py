@@ -18,8 +18,10 @@ dropped, as in the official code). Spatial reduction needs at least ``R_i`` toke
 side in stage i, which makes 32x32 the smallest input the paper's arches accept;
 :attr:`PVT.min_input_size` holds the bound and smaller inputs raise ``ValueError``.
 
-Faster CPU execution of the same block is :mod:`pvt_mm.network.cpu_fast_paths`, switched
-by ``PVT(cpu_fast_paths=...)``; weights come in through :mod:`pvt_mm.network.checkpoint`.
+What every family shares (the stage loop, ``out_indices``, freezing, weights, input checks)
+is :mod:`pvt_mm.network.pyramid`; how the blocks run (the plain modules here, or the speed
+paths beside them) is chosen in :mod:`pvt_mm.network.dispatch`; weights come in through
+:mod:`pvt_mm.network.checkpoint`.
 """
 from __future__ import annotations
 
@@ -28,31 +30,29 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from mmengine.model import BaseModule
-from mmengine.model.weight_init import initialize
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
-from torch.fx import Proxy
-from torch.utils.checkpoint import checkpoint
 
 from ..registry import MODELS
-from . import cpu_fast_paths
-from . import lean_backward as lean
 from .arch import ARCH_KEYS, ARCH_SETTINGS, resolve_arch
-from .checkpoint import (PRETRAINED_FROM_BASE, CheckpointError, init_cfg_entries,
-                         load_pretrained, pretrained_init_cfg)
+from .inference_cache import InferenceCache
+from .pyramid import PyramidBackbone, PyramidStage
 
 PATCH_NORM_EPS = 1e-5  # official: nn.LayerNorm default in PatchEmbed and in Attention.norm
 BLOCK_NORM_EPS = 1e-6  # official: partial(nn.LayerNorm, eps=1e-6) for Block.norm1/norm2
 
 
 class PatchEmbed(nn.Module):
-    """Non-overlapping patch embedding: Conv2d(kernel = stride = patch size) + LayerNorm."""
+    """Patch embedding: Conv2d + LayerNorm. PVT v1's patches do not overlap (kernel = stride =
+    patch size, no padding); PVTv2's :class:`~pvt_mm.network.pvt_v2.OverlapPatchEmbed` passes
+    a smaller stride and padding."""
 
-    def __init__(self, in_channels: int, embed_dim: int, patch_size: int) -> None:
+    def __init__(self, in_channels: int, embed_dim: int, patch_size: int, *,
+                 stride: int | None = None, padding: int = 0) -> None:
         super().__init__()
         self.patch_size = patch_size
-        self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size,
+                              stride=stride or patch_size, padding=padding)
         self.norm = nn.LayerNorm(embed_dim, eps=PATCH_NORM_EPS)
 
     def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
@@ -78,8 +78,6 @@ class SpatialReductionAttention(nn.Module):
         fused: use ``F.scaled_dot_product_attention`` (fused kernels); ``False`` runs the
             explicit softmax(QK^T / sqrt(d)) V, for reference and export.
     """
-
-    lean_backward = True  # the backbone's switch: one low-precision copy of x under autocast
 
     def __init__(self, dim: int, num_heads: int, *, sr_ratio: int = 1, qkv_bias: bool = True,
                  attn_drop: float = 0.0, proj_drop: float = 0.0, fused: bool = True) -> None:
@@ -107,13 +105,14 @@ class SpatialReductionAttention(nn.Module):
         x_ = x.view(B, hw[0], hw[1], C).permute(0, 3, 1, 2)
         return self.norm(self.sr(x_).permute(0, 2, 3, 1).flatten(1, 2))
 
-    def qkv(self, x: Tensor, hw: tuple[int, int]) -> tuple[Tensor, Tensor, Tensor]:
+    def qkv(self, x: Tensor, hw: tuple[int, int],
+            source: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Queries from every token, keys and values from the reduced map (Eq. 2-3), each
-        (B, heads, tokens, head_dim)."""
+        (B, heads, tokens, head_dim). ``source`` is the same tokens as ``x`` in another
+        tensor (a cast copy, :func:`pvt_mm.network.lean_backward.qkv`); default ``x``."""
         B, N, C = x.shape
-        x_q, x_kv = lean.cast_once(x) if self.sr_ratio > 1 and self.lean_backward else (x, x)
-        q = self.q(x_q).view(B, N, self.num_heads, self.head_dim).transpose(1, 2)
-        kv = self.kv(self.reduce(x_kv, hw))
+        q = self.q(x).view(B, N, self.num_heads, self.head_dim).transpose(1, 2)
+        kv = self.kv(self.reduce(x if source is None else source, hw))
         k, v = kv.view(B, -1, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         return q, k, v
 
@@ -136,8 +135,6 @@ class SpatialReductionAttention(nn.Module):
 class Block(nn.Module):
     """Encoder layer: x + SRA(LN(x)), then x + MLP(LN(x)), each with stochastic depth."""
 
-    lean_backward = True  # the backbone's switch (PVT.lean_backward) sets it
-
     def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float, sr_ratio: int,
                  qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
                  drop_path: float = 0.0, fused_attn: bool = True) -> None:
@@ -151,31 +148,18 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), hw))
-        return x + self.drop_path(self.ffn(self.norm2(x)))
-
-    def ffn(self, x: Tensor) -> Tensor:
-        """The MLP, holding only the GELU input for backward with ``lean_backward``."""
-        return lean.mlp(self.mlp, x) if self.lean_backward else self.mlp(x)
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-def init_linears_and_norms(module: nn.Module) -> None:
-    """The official random init of every linear layer and LayerNorm in ``module``: truncated
-    normal (std 0.02) weights and zero biases, LayerNorm weight 1 and bias 0."""
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+def resize_pos_embed(pos: Tensor, grid: tuple[int, int], hw: tuple[int, int]) -> Tensor:
+    """A (1, h*w, C) position embedding learned on ``grid``, bilinearly resized to ``hw``
+    (``align_corners=False``, as the official code resizes it)."""
+    out = F.interpolate(pos.reshape(1, *grid, -1).permute(0, 3, 1, 2), size=hw,
+                        mode='bilinear', align_corners=False)
+    return out.permute(0, 2, 3, 1).flatten(1, 2)
 
 
-def _run_block(block: Block, x: Tensor, hw: tuple[int, int]) -> Tensor:
-    return block(x, hw)
-
-
-class PVTStage(nn.Module):
+class PVTStage(PyramidStage):
     """One pyramid level: patch embedding, resized position embedding, encoder blocks.
 
     Args:
@@ -189,77 +173,38 @@ class PVTStage(nn.Module):
 
     def __init__(self, in_channels: int, dim: int, *, patch_size: int, pos_grid: tuple[int, int],
                  blocks: list[Block], drop_rate: float = 0.0) -> None:
-        super().__init__()
+        super().__init__(PatchEmbed(in_channels, dim, patch_size), blocks)
         self.pos_grid = pos_grid
-        self.patch_embed = PatchEmbed(in_channels, dim, patch_size)
         self.pos_embed = nn.Parameter(torch.zeros(1, pos_grid[0] * pos_grid[1], dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        self.blocks = nn.ModuleList(blocks)
-        self.with_cp = False
-        self.cpu_fast_paths = True
-        self._pos_cache: tuple[tuple[Any, ...], Tensor] | None = None
+        self._pos_cache = InferenceCache()
 
     def resized_pos_embed(self, hw: tuple[int, int]) -> Tensor:
-        """The position embedding bilinearly resized to the grid ``hw``, as (1, h*w, C).
+        """The position embedding resized to the grid ``hw``, as (1, h*w, C).
 
-        Without autograd (inference) the result is cached per grid size, device and dtype
-        and dropped as soon as the parameter changes (its version counter moves). While
-        ``torch.compile`` or ``torch.export`` (hence ONNX export) traces, it always resizes,
-        without cache or shortcut: ``hw`` is then symbolic, and the graph must resize to
-        the sizes it meets at run time (at the learned size the resize is the identity).
+        While ``torch.compile`` or ``torch.export`` (hence ONNX export) traces, it always
+        resizes: ``hw`` is then symbolic, and the graph must resize to the sizes it meets at
+        run time (at the learned size the resize is the identity). Without autograd the
+        result is kept per grid size (:class:`~pvt_mm.network.inference_cache.InferenceCache`).
         """
         pos = self.pos_embed
-        tracing = torch.compiler.is_compiling()
-        if not tracing and hw == self.pos_grid:
+        if not torch.compiler.is_compiling() and hw == self.pos_grid:
             return pos
-        caching = not (torch.is_grad_enabled() and pos.requires_grad) and not tracing
-        if caching:
-            key = (hw, pos._version, pos.device, pos.dtype, pos.data_ptr())
-            if self._pos_cache is not None and self._pos_cache[0] == key:
-                return self._pos_cache[1]
-        grid = pos.reshape(1, *self.pos_grid, -1).permute(0, 3, 1, 2)
-        out = F.interpolate(grid, size=hw, mode='bilinear', align_corners=False)
-        out = out.permute(0, 2, 3, 1).flatten(1, 2)
-        if caching:
-            self._pos_cache = (key, out)
-        return out
+        return self._pos_cache.get(pos, hw, lambda: resize_pos_embed(pos, self.pos_grid, hw))
 
-    def uses_cpu_fast_paths(self, x: Tensor) -> bool:
-        """The switch: the CPU paths run for CPU tensors in eager mode when enabled."""
-        return self.cpu_fast_paths and x.device.type == 'cpu' and \
-            not torch.compiler.is_compiling()
-
-    def forward(self, x: Tensor, cls_token: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
-        """Maps (B, C_in, H, W) to (B, C_i, floor(H/P_i), floor(W/P_i)).
-
-        With ``cls_token`` (1, 1, C_i), its position embedding already added, the class token
-        is put before the patch tokens and attends with them (the classifier's last stage);
-        then the map and every token's output, (B, 1 + h*w, C_i) with the class token first,
-        are returned.
-        """
-        B = x.shape[0]
-        x, hw = self.patch_embed(x)
-        x = x + self.resized_pos_embed(hw)
+    def embed(self, x: Tensor, cls_token: Tensor | None = None) -> tuple[Tensor, tuple[int, int]]:
+        """Patch tokens plus the position embedding; with ``cls_token`` (1, 1, C_i), its
+        position embedding already added, the class token goes first (the classifier's last
+        stage)."""
+        tokens, hw = self.patch_embed(x)
+        tokens = tokens + self.resized_pos_embed(hw)
         if cls_token is not None:
-            x = torch.cat([cls_token.expand(B, -1, -1), x], dim=1)
-        x = self.pos_drop(x)
-        run = cpu_fast_paths.block_forward if self.uses_cpu_fast_paths(x) else _run_block
-        for block in self.blocks:
-            if self.with_cp and self.training and x.requires_grad:
-                x = checkpoint(run, block, x, hw, use_reentrant=False)
-            else:
-                x = run(block, x, hw)
-        if cls_token is not None:
-            return x[:, 1:].reshape(B, hw[0], hw[1], -1).permute(0, 3, 1, 2), x
-        # A channels-last NCHW view, no copy: the next stage's patch embedding reads it as
-        # is. reshape(B, C, h, w) of the transpose gives the same view except that, for
-        # B = 1, the batch stride is not recognised as channels-last and the convolution
-        # first copies the map to NCHW.
-        return x.view(B, hw[0], hw[1], -1).permute(0, 3, 1, 2)
+            tokens = torch.cat([cls_token.expand(x.shape[0], -1, -1), tokens], dim=1)
+        return self.pos_drop(tokens), hw
 
 
 @MODELS.register_module()
-class PVT(BaseModule):
+class PVT(PyramidBackbone):
     """Pyramid Vision Transformer (v1): the feature pyramid F1..F4, or the paper's classifier.
 
     With ``num_classes > 0`` it is the ImageNet classifier of the paper (Section 5.1): a
@@ -303,7 +248,7 @@ class PVT(BaseModule):
             line says so): fine-tuning on one's own classes.
     """
 
-    family = 'PVT'  # the network family, as checkpoint messages and layouts name it
+    family = 'PVT'  # its entry in pvt_mm.network.families.FAMILIES
 
     def __init__(self,
                  arch: str | dict[str, Sequence[int]] = 'small',
@@ -323,21 +268,30 @@ class PVT(BaseModule):
                  init_cfg: dict | list[dict] | None = None,
                  pretrained: str | None = None,
                  num_classes: int = 0) -> None:
-        self._set_up(resolve_arch(arch), in_channels=in_channels, out_indices=out_indices,
-                     frozen_stages=frozen_stages, init_cfg=init_cfg, pretrained=pretrained,
-                     num_classes=num_classes)
-        self.with_cls_token = num_classes > 0  # the classifier's path (its head may change)
-        num_stages = self.num_stages
-        if num_classes and self.arch['sr_ratios'][-1] != 1:
+        super().__init__(
+            resolve_arch(arch), in_channels=in_channels, out_indices=out_indices,
+            frozen_stages=frozen_stages, with_cp=with_cp, cpu_fast_paths=cpu_fast_paths,
+            lean_backward=lean_backward, init_cfg=init_cfg, pretrained=pretrained,
+            num_classes=num_classes,
+            layers=dict(pretrain_img_size=pretrain_img_size, qkv_bias=qkv_bias,
+                        drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+                        drop_path_rate=drop_path_rate, fused_attn=fused_attn))
+
+    def build_stages(self, *, pretrain_img_size: int | tuple[int, int], qkv_bias: bool,
+                     drop_rate: float, attn_drop_rate: float, drop_path_rate: float,
+                     fused_attn: bool) -> list[PVTStage]:
+        """Table 1's four stages: patch sizes 4, 2, 2, 2 without overlap, position
+        embeddings learned on the pretraining grid."""
+        if self.num_classes and self.arch['sr_ratios'][-1] != 1:
             raise ValueError('the class token joins the last stage, whose attention must see '
                              f'every token: its sr_ratio must be 1, got {self.arch["sr_ratios"][-1]}.')
+        self.with_cls_token = False  # build_head adds the class token to a classifier
         pretrain = (pretrain_img_size, pretrain_img_size) if isinstance(
             pretrain_img_size, int) else tuple(pretrain_img_size)
         depths = self.arch['depths']
         dpr = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()  # meta too
-        stages, stride, cin, grid, cur = [], 1, in_channels, pretrain, 0
-        self.strides, self.min_input_size = [], 1
-        for i in range(num_stages):
+        stages, stride, cin, grid, cur = [], 1, self.in_channels, pretrain, 0
+        for i in range(self.num_stages):
             p, dim = self.arch['patch_sizes'][i], self.arch['embed_dims'][i]
             sr = self.arch['sr_ratios'][i]
             stride *= p
@@ -356,224 +310,31 @@ class PVT(BaseModule):
                                    drop_rate=drop_rate))
             self.strides.append(stride)
             cin, cur = dim, cur + depths[i]
-        self.stages = nn.ModuleList(stages)
-        if self.with_cls_token:
-            dim = self.arch['embed_dims'][-1]
-            self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-            self.cls_pos_embed = nn.Parameter(torch.zeros(1, 1, dim))  # its row of pos_embed4
-            self.norm = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
-            self.head = nn.Linear(dim, num_classes)
-        self._finish(with_cp=with_cp, cpu_fast_paths=cpu_fast_paths, lean_backward=lean_backward)
+        return stages
 
-    def _set_up(self, arch: dict, *, in_channels: int, out_indices: Any, frozen_stages: int,
-                init_cfg: Any, pretrained: Any, num_classes: int) -> None:
-        """What every pvt_mm backbone checks and keeps before it builds its stages."""
-        if pretrained is not None:
-            init_cfg = pretrained_init_cfg(pretrained, init_cfg)
-        init_cfg_entries(init_cfg)  # a config that cannot be honoured fails when built
-        BaseModule.__init__(self, init_cfg=init_cfg)
-        self._pretrained_arg = pretrained
-        self.arch = arch
-        num_stages = len(self.arch['depths'])
-        self.num_stages = num_stages
-        if not isinstance(in_channels, int) or in_channels <= 0:
-            raise ValueError(f'in_channels must be a positive int, got {in_channels!r}.')
-        self.in_channels = in_channels
-        name = type(self).__name__
-        if not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f'num_classes must be an int >= 0 (0 = backbone), got {num_classes!r}.')
-        self.num_classes = num_classes
-        if num_classes and out_indices is not None:
-            raise ValueError(f'{name}(num_classes={num_classes}) is a classifier returning '
-                             f'logits; out_indices={out_indices} selects pyramid maps, which '
-                             'only the backbone (num_classes=0) returns.')
-        if out_indices is None:
-            out_indices = tuple(range(num_stages))
-        if isinstance(out_indices, int):
-            out_indices = (out_indices,)
-        out_indices = tuple(out_indices)
-        bad = [i for i in out_indices if not isinstance(i, int) or not -num_stages <= i < num_stages]
-        if not out_indices or bad:
-            raise ValueError(f'out_indices {out_indices} invalid: each must be one of '
-                             f'{list(range(num_stages))} (or negative from the end).')
-        self.out_indices = tuple(i % num_stages for i in out_indices)
-        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages={frozen_stages!r} invalid: must be an int in '
-                             f'[-1, {num_stages}] (-1 = none, 0 = stem, k = stages 1..k).')
-        self.frozen_stages = frozen_stages
-
-    def _finish(self, *, with_cp: bool, cpu_fast_paths: bool, lean_backward: bool) -> None:
-        """What every pvt_mm backbone sets once its stages are built."""
-        self.with_cp = with_cp
-        self.cpu_fast_paths = cpu_fast_paths
-        self.lean_backward = lean_backward
-        self.feature_info = [
-            dict(num_chs=self.arch['embed_dims'][i], reduction=self.strides[i],
-                 module=f'stages.{i}') for i in self.out_indices
-        ]
-        self._freeze_stages()
+    def build_head(self, num_classes: int) -> None:
+        """The paper's classifier: a class token (with its own position-embedding row) in
+        the last stage, a final LayerNorm, a linear head."""
+        dim = self.arch['embed_dims'][-1]
+        self.with_cls_token = True  # the classifier's path (timm's pruning turns it off)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.cls_pos_embed = nn.Parameter(torch.zeros(1, 1, dim))  # its row of pos_embed4
+        self.norm = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
+        self.head = nn.Linear(dim, num_classes)
 
     @property
     def is_classifier(self) -> bool:
-        """Whether the model holds a classifier (and its checkpoint keys)."""
         return self.with_cls_token
-
-    @property
-    def out_channels(self) -> list[int]:
-        """Channels of each returned feature map, in output order."""
-        return [self.arch['embed_dims'][i] for i in self.out_indices]
-
-    @property
-    def with_cp(self) -> bool:
-        return self._with_cp
-
-    @with_cp.setter
-    def with_cp(self, value: bool) -> None:
-        self._with_cp = bool(value)
-        for stage in getattr(self, 'stages', []):
-            stage.with_cp = self._with_cp
-
-    @property
-    def cpu_fast_paths(self) -> bool:
-        return self._cpu_fast_paths
-
-    @cpu_fast_paths.setter
-    def cpu_fast_paths(self, value: bool) -> None:
-        self._cpu_fast_paths = bool(value)
-        for stage in getattr(self, 'stages', []):
-            stage.cpu_fast_paths = self._cpu_fast_paths
-
-    @property
-    def lean_backward(self) -> bool:
-        return self._lean_backward
-
-    @lean_backward.setter
-    def lean_backward(self, value: bool) -> None:
-        self._lean_backward = bool(value)
-        for stage in getattr(self, 'stages', []):
-            for block in stage.blocks:
-                block.lean_backward = block.attn.lean_backward = self._lean_backward
-
-    @property
-    def fused_attn(self) -> bool:
-        return all(m.fused for m in self.modules() if isinstance(m, SpatialReductionAttention))
-
-    @fused_attn.setter
-    def fused_attn(self, value: bool) -> None:
-        for m in self.modules():
-            if isinstance(m, SpatialReductionAttention):
-                m.fused = bool(value)
-
-    def _frozen_modules(self) -> list[nn.Module]:
-        if self.frozen_stages < 0:
-            return []
-        if self.frozen_stages == 0:
-            return [self.stages[0].patch_embed]
-        return list(self.stages[:self.frozen_stages])
-
-    def _freeze_stages(self) -> None:
-        for module in self._frozen_modules():
-            module.eval()
-            for param in module.parameters():
-                param.requires_grad = False
-        if self.frozen_stages == 0 and hasattr(self.stages[0], 'pos_embed'):
-            self.stages[0].pos_embed.requires_grad = False
-
-    def train(self, mode: bool = True) -> 'PVT':
-        super().train(mode)
-        self._freeze_stages()
-        return self
-
-    def init_weights(self) -> None:
-        """Initialises as ``init_cfg`` says: a ``Pretrained`` entry loads its checkpoint
-        strictly; otherwise the official random init (:meth:`random_init`), then any
-        mmengine initializers listed."""
-        entries = init_cfg_entries(self.init_cfg)
-        pretrained = [c for c in entries if c['type'] == 'Pretrained']
-        if pretrained:
-            cfg = pretrained[0]
-            try:
-                load_pretrained(self, cfg['checkpoint'], prefix=cfg.get('prefix'),
-                                map_location=cfg.get('map_location', 'cpu'))
-            except CheckpointError as e:
-                if self._pretrained_arg is None:
-                    raise
-                raise CheckpointError(f'{e}\n  {self.family} got it as pretrained='
-                                      f'{self._pretrained_arg!r}. '
-                                      f'{PRETRAINED_FROM_BASE}') from None
-        else:
-            self.random_init()
-            if entries:
-                initialize(self, entries)
-        self._is_init = True
 
     def random_init(self) -> None:
         """The official random init: truncated normal (std 0.02) for linear weights and
         position embeddings, zero biases, LayerNorm weight 1 and bias 0."""
-        init_linears_and_norms(self)
+        super().random_init()
         for stage in self.stages:
             trunc_normal_(stage.pos_embed, std=0.02)
         if self.with_cls_token:
             trunc_normal_(self.cls_token, std=0.02)
             trunc_normal_(self.cls_pos_embed, std=0.02)
-
-    def check_input(self, x: Any) -> None:
-        """Raises a clear error for an input the backbone cannot take. Symbolic inputs
-        (``torch.fx`` tracing) pass unchecked: their values exist only at run time.
-
-        Raises:
-            TypeError: not a floating-point tensor.
-            ValueError: not 4-D, wrong channel count, smaller than :attr:`min_input_size`
-                on a side, or holding NaN or infinite values. The finiteness check reads
-                the input once (a device sync on GPU); it is skipped while
-                ``torch.compile`` traces, where data-dependent branches break the graph.
-        """
-        if isinstance(x, Proxy):
-            return
-        if not isinstance(x, Tensor):
-            raise TypeError(f'{self.family} expects a torch.Tensor of shape (B, {self.in_channels}, H, W), '
-                            f'got {type(x).__name__}.')
-        if x.ndim != 4:
-            raise ValueError(f'{self.family} expects a 4-D input (B, {self.in_channels}, H, W), got a '
-                             f'{x.ndim}-D tensor of shape {tuple(x.shape)}.')
-        if not x.is_floating_point():
-            raise TypeError(f'{self.family} expects a floating-point input, got {x.dtype}; convert it '
-                            '(and normalize it) first, e.g. x.float().')
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f'{self.family} was built for {self.in_channels} input channels, got '
-                             f'{x.shape[1]} (input shape {tuple(x.shape)}).')
-        h, w = x.shape[2], x.shape[3]
-        if min(h, w) < self.min_input_size:
-            raise ValueError(f'Input of {h}x{w} is too small for '
-                             f'{self.family}: both sides must be at least '
-                             f'{self.min_input_size} pixels (every stage\'s spatial reduction '
-                             'needs a grid of at least its ratio).')
-        if not torch.compiler.is_compiling() and not bool(torch.isfinite(x).all()):
-            nan, inf = x.isnan(), x.isinf()
-            first = tuple((nan | inf).nonzero()[0].tolist())
-            raise ValueError(f'{self.family} expects finite input values, got {int(nan.sum())} NaN and '
-                             f'{int(inf.sum())} infinite values in the input of shape '
-                             f'{tuple(x.shape)} (the first at index {first}); check the image '
-                             'loading and normalization.')
-
-    def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """Returns the maps of ``out_indices`` as contiguous NCHW tensors, F_i at stride
-        2^(i+1).
-
-        Stages pass each other channels-last views; the maps handed out are contiguous
-        NCHW, the layout mmdet's and mmseg's necks expect: fed channels-last, a neck and
-        head run their convolutions channels-last, slower on the CPU, and mmcv's CPU
-        RoIAlign misreads such maps.
-        """
-        self.check_input(x)
-        if self.is_classifier:
-            return (self.forward_head(self.forward_features(x)),)
-        feats = {}
-        for i, stage in enumerate(self.stages[:max(self.out_indices) + 1]):
-            x = stage(x)
-            if i in self.out_indices:
-                feats[i] = x.contiguous()
-        return tuple(feats[i] for i in self.out_indices)
 
     def forward_features(self, x: Tensor) -> Tensor:
         """The classifier's features: the last stage's tokens after the final norm,

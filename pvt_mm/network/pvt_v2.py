@@ -2,8 +2,8 @@
 
 Wang et al., "PVT v2: Improved Baselines with Pyramid Vision Transformer", Computational
 Visual Media 2022 (arXiv 2106.13797). Section 3 changes three things in PVT v1
-(:mod:`pvt_mm.network.pvt`, whose spatial-reduction attention, drop path and backbone
-machinery this file reuses): linear spatial-reduction attention (3.1: keys and values from
+(:mod:`pvt_mm.network.pvt`, whose patch embedding, spatial-reduction attention and block
+this file builds on; the pyramid around the stages is :mod:`pvt_mm.network.pyramid`, shared): linear spatial-reduction attention (3.1: keys and values from
 a 7x7 average pool, a 1x1 conv, LayerNorm and GELU), overlapping patch embedding (3.2: a 7x7
 stride-4 convolution, then 3x3 stride 2, zero-padded), and a convolutional feed-forward
 network (3.3: fc1, a 3x3 depth-wise convolution, GELU, fc2; the depth-wise convolution's
@@ -25,37 +25,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
-from timm.layers import DropPath, trunc_normal_
+from timm.layers import DropPath
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from ..registry import MODELS
-from . import cpu_fast_paths
-from . import lean_backward as lean
 from .arch import resolve_arch_v2
 from .exportable import AdaptiveAvgPool2d
-from .pvt import BLOCK_NORM_EPS, PATCH_NORM_EPS, PVT, SpatialReductionAttention
+from .pvt import BLOCK_NORM_EPS, PATCH_NORM_EPS, PatchEmbed, SpatialReductionAttention
+from .pyramid import PyramidBackbone, PyramidStage
 
 LINEAR_SRA_POOL = 7  # linear SRA's keys and values: a 7x7 grid whatever the input
 
 
-class OverlapPatchEmbed(nn.Module):
+class OverlapPatchEmbed(PatchEmbed):
     """Overlapping patch embedding (3.2): Conv2d(kernel k, stride s, padding k // 2) + LayerNorm."""
 
     def __init__(self, in_channels: int, embed_dim: int, *, patch_size: int, stride: int) -> None:
-        super().__init__()
-        self.proj = nn.Conv2d(in_channels, embed_dim, kernel_size=patch_size, stride=stride,
-                              padding=patch_size // 2)
-        self.norm = nn.LayerNorm(embed_dim, eps=PATCH_NORM_EPS)
-
-    def forward(self, x: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        """Maps (B, C, H, W) to tokens (B, H'W', D) and the grid (H', W')."""
-        x = self.proj(x)
-        hw = (x.shape[2], x.shape[3])
-        return self.norm(x.permute(0, 2, 3, 1).flatten(1, 2)), hw
+        super().__init__(in_channels, embed_dim, patch_size, stride=stride,
+                         padding=patch_size // 2)
 
 
 class LinearSRA(SpatialReductionAttention):
@@ -98,9 +87,8 @@ class ConvFFN(nn.Module):
 
 
 class Block(nn.Module):
-    """Encoder layer: x + SRA(LN(x)), then x + ConvFFN(LN(x)), each with stochastic depth."""
-
-    lean_backward = True  # the backbone's switch (PVTv2.lean_backward) sets it
+    """Encoder layer: x + SRA(LN(x)), then x + ConvFFN(LN(x)), each with stochastic depth;
+    SRA is linear (:class:`LinearSRA`) in b2-li."""
 
     def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float, sr_ratio: int,
                  linear: bool = False, qkv_bias: bool = True, drop: float = 0.0,
@@ -116,51 +104,19 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), hw))
-        return x + self.drop_path(self.ffn(self.norm2(x), hw))
-
-    def ffn(self, x: Tensor, hw: tuple[int, int]) -> Tensor:
-        """The ConvFFN, holding only the depth-wise conv's input for backward with
-        ``lean_backward``."""
-        return lean.conv_ffn(self.mlp, x, hw) if self.lean_backward else self.mlp(x, hw)
+        return x + self.drop_path(self.mlp(self.norm2(x), hw))
 
 
-def _run_block(block: Block, x: Tensor, hw: tuple[int, int]) -> Tensor:
-    return block(x, hw)
-
-
-class PVTv2Stage(nn.Module):
-    """One pyramid level: overlapping patch embedding, encoder blocks, a closing LayerNorm."""
-
-    def __init__(self, in_channels: int, dim: int, *, patch_size: int, stride: int,
-                 blocks: list[Block]) -> None:
-        super().__init__()
-        self.patch_embed = OverlapPatchEmbed(in_channels, dim, patch_size=patch_size,
-                                             stride=stride)
-        self.blocks = nn.ModuleList(blocks)
-        self.norm = nn.LayerNorm(dim, eps=BLOCK_NORM_EPS)
-        self.with_cp = False
-        self.cpu_fast_paths = True
-
-    def uses_cpu_fast_paths(self, x: Tensor) -> bool:
-        """The switch: the CPU paths run for CPU tensors in eager mode when enabled."""
-        return self.cpu_fast_paths and x.device.type == 'cpu' and \
-            not torch.compiler.is_compiling()
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Maps (B, C_in, H, W) to (B, C_i, ceil(H/s), ceil(W/s)) as a channels-last view."""
-        B = x.shape[0]
-        x, hw = self.patch_embed(x)
-        run = cpu_fast_paths.block_forward_v2 if self.uses_cpu_fast_paths(x) else _run_block
-        for block in self.blocks:
-            if self.with_cp and self.training and x.requires_grad:
-                x = checkpoint(run, block, x, hw, use_reentrant=False)
-            else:
-                x = run(block, x, hw)
-        return self.norm(x).view(B, hw[0], hw[1], -1).permute(0, 3, 1, 2)
+def v2_stage(in_channels: int, dim: int, *, patch_size: int, stride: int,
+             blocks: list[Block]) -> PyramidStage:
+    """One pyramid level: overlapping patch embedding, encoder blocks, a closing LayerNorm
+    (no position embedding: the depth-wise convolutions' padding carries position)."""
+    return PyramidStage(OverlapPatchEmbed(in_channels, dim, patch_size=patch_size, stride=stride),
+                        blocks, norm=nn.LayerNorm(dim, eps=BLOCK_NORM_EPS))
 
 
 @MODELS.register_module()
-class PVTv2(PVT):
+class PVTv2(PyramidBackbone):
     """Pyramid Vision Transformer v2: the feature pyramid F1..F4, or the official classifier.
 
     With ``num_classes > 0`` it is the official ImageNet classifier: the mean of the last
@@ -197,14 +153,20 @@ class PVTv2(PVT):
                  init_cfg: dict | list[dict] | None = None,
                  pretrained: str | None = None,
                  num_classes: int = 0) -> None:
-        self._set_up(resolve_arch_v2(arch), in_channels=in_channels, out_indices=out_indices,
-                     frozen_stages=frozen_stages, init_cfg=init_cfg, pretrained=pretrained,
-                     num_classes=num_classes)
-        self.with_cls_token = False
+        super().__init__(
+            resolve_arch_v2(arch), in_channels=in_channels, out_indices=out_indices,
+            frozen_stages=frozen_stages, with_cp=with_cp, cpu_fast_paths=cpu_fast_paths,
+            lean_backward=lean_backward, init_cfg=init_cfg, pretrained=pretrained,
+            num_classes=num_classes,
+            layers=dict(qkv_bias=qkv_bias, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate,
+                        drop_path_rate=drop_path_rate, fused_attn=fused_attn))
+
+    def build_stages(self, *, qkv_bias: bool, drop_rate: float, attn_drop_rate: float,
+                     drop_path_rate: float, fused_attn: bool) -> list[PyramidStage]:
+        """The official four stages: a 7x7 stride-4 embedding, then 3x3 stride 2."""
         depths, linear = self.arch['depths'], self.arch['linear']
         dpr = torch.linspace(0, drop_path_rate, sum(depths), device='cpu').tolist()  # meta too
-        stages, cin, cur, stride = [], in_channels, 0, 1
-        self.strides, self.min_input_size = [], 1
+        stages, cin, cur, stride = [], self.in_channels, 0, 1
         for i in range(self.num_stages):
             dim, sr = self.arch['embed_dims'][i], self.arch['sr_ratios'][i]
             step = 4 if i == 0 else 2
@@ -216,47 +178,23 @@ class PVTv2(PVT):
                             attn_drop=attn_drop_rate, drop_path=dpr[cur + j],
                             fused_attn=fused_attn)
                       for j in range(depths[i])]
-            stages.append(PVTv2Stage(cin, dim, patch_size=7 if i == 0 else 3, stride=step,
-                                     blocks=blocks))
+            stages.append(v2_stage(cin, dim, patch_size=7 if i == 0 else 3, stride=step,
+                                   blocks=blocks))
             self.strides.append(stride)
             cin, cur = dim, cur + depths[i]
-        self.stages = nn.ModuleList(stages)
-        if num_classes:
-            self.head = nn.Linear(self.arch['embed_dims'][-1], num_classes)
-        self._finish(with_cp=with_cp, cpu_fast_paths=cpu_fast_paths, lean_backward=lean_backward)
-
-    @property
-    def is_classifier(self) -> bool:
-        return self.num_classes > 0
+        return stages
 
     def random_init(self) -> None:
         """The official random init: truncated normal (std 0.02) for linear weights, zero
         biases, LayerNorm weight 1 and bias 0, convolutions normal with std sqrt(2 / fan_out)
         (fan_out divided by the groups)."""
+        super().random_init()
         for m in self.modules():
-            if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Conv2d):
+            if isinstance(m, nn.Conv2d):
                 fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
                 nn.init.normal_(m.weight, 0, math.sqrt(2.0 / fan_out))
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """The last stage's map after its norm, (B, C_4, h, w); :meth:`forward_head` pools it."""
-        for stage in self.stages:
-            x = stage(x)
-        return x
 
-    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        """The mean of the last stage's tokens (``pre_logits``), or the logits."""
-        x = x.mean(dim=(2, 3))
-        return x if pre_logits else self.head(x)
-
-
-__all__ = ['PVTv2', 'PVTv2Stage', 'Block', 'ConvFFN', 'LinearSRA', 'OverlapPatchEmbed']
+__all__ = ['PVTv2', 'v2_stage', 'Block', 'ConvFFN', 'LinearSRA', 'OverlapPatchEmbed']

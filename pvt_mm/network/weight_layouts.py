@@ -30,7 +30,8 @@ PVTv2:
 * ``pvt_mm_v2``: this package's ``stages.{i}.patch_embed``, ``stages.{i}.blocks.{j}.*`` (the
   FFN's ``mlp.dwconv``), ``stages.{i}.norm``, ``head``.
 
-:data:`LAYOUT_FAMILY` says which network each layout is for. The classifier's keys carry
+:data:`pvt_mm.network.families.LAYOUT_FAMILY` says which network each layout is for (each
+family's entry lists its layouts). The classifier's keys carry
 over between the official and pvt_mm layouts; whether a model
 takes them (a classifier) or leaves them (a backbone) is :mod:`pvt_mm.network.checkpoint`'s call.
 
@@ -45,10 +46,6 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-LAYOUT_FAMILY = {'pvt_mm': 'PVT', 'official': 'PVT', 'mmdet': 'PVT', 'hf': 'PVT',
-                 'pvt_mm_v2': 'PVTv2', 'official_v2': 'PVTv2', 'timm_v2': 'PVTv2',
-                 'mmdet_v2': 'PVTv2', 'hf_v2': 'PVTv2'}
-LAYOUTS = tuple(LAYOUT_FAMILY)
 # The classifier's keys in pvt_mm's layout (prefixes): what a backbone leaves.
 CLASSIFIER_KEYS = ('cls_token', 'cls_pos_embed', 'norm.', 'head.')
 _PREFIXES = ('module.', 'backbone.')
@@ -76,7 +73,8 @@ def strip_prefixes(state_dict: dict[str, Tensor], prefix: str | None = None) -> 
 
 
 def detect_layout(state_dict: Mapping[str, Tensor]) -> str:
-    """Names the key layout, one of :data:`LAYOUTS`.
+    """Names the key layout: one of the families' ``layouts``
+    (:data:`pvt_mm.network.families.FAMILIES`).
 
     Raises:
         LayoutError: no PVT layout.
@@ -101,13 +99,15 @@ def detect_layout(state_dict: Mapping[str, Tensor]) -> str:
         return 'pvt_mm'
     if any(re.match(r'(patch_embed|block|pos_embed)\d', k) for k in keys):
         if not any(k.startswith('pos_embed') for k in keys):
-            raise LayoutError('official-layout weights without position embeddings: '
-                              'these are PVTv2 weights, which pvt_mm (PVT v1) cannot load.')
+            raise LayoutError('official-layout weights without position embeddings and '
+                              'without the depth-wise convolutions of PVTv2: neither a PVT v1 '
+                              'nor a PVTv2 checkpoint (PVTv2 weights have mlp.dwconv keys).')
         return 'official'
     if any(re.match(r'layers\.\d+\.0\.projection\.', k) for k in keys):
         if not any(k.endswith('.pos_embed') for k in keys):
-            raise LayoutError("mmdet-layout weights without position embeddings: these are "
-                              "PVTv2 weights, which pvt_mm (PVT v1) cannot load.")
+            raise LayoutError("mmdet-layout weights without position embeddings and without "
+                              "PVTv2's convolutional FFN (ffn.layers.4): neither mmdet's "
+                              'PyramidVisionTransformer nor its PyramidVisionTransformerV2.')
         return 'mmdet'
     raise LayoutError(f'no PVT weights recognised (first keys: {keys[:5]}).')
 
@@ -407,7 +407,7 @@ def summarise_keys(items: list[str], limit: int = 8) -> str:
     return shown + (f', ... ({len(items) - limit} more)' if len(items) > limit else '')
 
 
-__all__ = ['LAYOUTS', 'LAYOUT_FAMILY', 'CLASSIFIER_KEYS', 'LayoutError', 'strip_prefixes',
+__all__ = ['CLASSIFIER_KEYS', 'LayoutError', 'strip_prefixes',
            'detect_layout', 'convert_official', 'convert_mmdet', 'convert_hf', 'convert_hf_v2',
            'convert_official_v2', 'convert_timm_v2', 'to_official', 'to_official_v2', 'to_timm_v2',
            'convert_state_dict',

@@ -53,9 +53,14 @@ def check_model_types(cfg: Any, task: Task) -> None:
             raise ConfigError(
                 f'{field}={name!r} is not a registered model for {task.package} (searched '
                 f"{task.package}'s registry, mmengine's and pvt_mm's).{hint} pvt_mm's backbones "
-                "are type='pvt_mm.PVT' with arch='tiny', 'small', 'medium' or 'large', and "
-                "type='pvt_mm.PVTv2' with arch='b0' ... 'b5' or 'b2_li'."
-                f'{imports}')
+                f'are {_backbone_types()}.{imports}')
+
+
+def _backbone_types() -> str:
+    """The families' registry types and size names, as a config writes them."""
+    from ..network.families import FAMILIES
+    return ', and '.join(f"type='pvt_mm.{f.name}' with arch=" + ', '.join(
+        repr(a) for a in f.archs) for f in FAMILIES.values())
 
 
 def load_config(path: str, cfg_options: dict | None = None) -> tuple[Any, Task]:

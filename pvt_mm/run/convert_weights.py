@@ -13,16 +13,15 @@ def convert_weights(src: str, dst: str, *, arch: str | None = None,
     ``dst`` (``.pth``, or ``.safetensors``) atomically. Returns a one-line summary."""
     import torch
 
-    from ..network import PVT, PVTv2
     from ..network.checkpoint import check_state_dict, infer_arch, load_pvt_state_dict
-    from ..network.weight_layouts import LAYOUT_FAMILY
+    from ..network.families import FAMILIES, LAYOUT_FAMILY
     from .fileio import atomic_write
 
     state_dict, layout = load_pvt_state_dict(src, prefix=prefix)
     family = LAYOUT_FAMILY[layout]
     arch = arch or infer_arch(state_dict, src, family)
     head = state_dict.get('head.weight')
-    network = PVTv2 if family == 'PVTv2' else PVT
+    network = FAMILIES[family].network
     with torch.device('meta'):  # the key and shape check needs no memory
         model = network(arch, num_classes=head.shape[0] if head is not None else 0)
     check_state_dict(model, state_dict, src)

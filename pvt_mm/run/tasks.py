@@ -3,8 +3,8 @@ classification, in one place.
 
 Each :class:`Task` knows its OpenMMLab package (scope and registries), how its model is built,
 its synthetic data samples, how ``tools/test.py --out`` and ``--show-dir`` work for it, how
-``tools/demo.py`` predicts and draws, which part of its models exports to ONNX and how the
-raw outputs of an exported file become predictions again. Tools and the rest of the run
+``tools/demo.py`` predicts and draws. What of its models exports to ONNX, and how, is the
+deployment wing's (:mod:`pvt_mm.run.deployment.rules`, keyed by this table). Tools and the rest of the run
 layer ask the table (``task_of(cfg).build_model(cfg)``) instead of branching on the task.
 A new task is one more :class:`Task` here; a new backbone family changes nothing here.
 
@@ -20,10 +20,6 @@ import torch
 from torch import Tensor, nn
 
 
-class NotExportableError(RuntimeError):
-    """A model, or a part of it, that cannot be exported; the message says which and why."""
-
-
 class Task:
     """What one OpenMMLab task needs; the subclasses below fill it in."""
 
@@ -31,7 +27,6 @@ class Task:
     package = ''  # the OpenMMLab package, also its registry scope
     what = ''  # in words, for messages
     flops_shape = (224, 224)  # tools/analysis/get_flops.py's default input (h, w)
-    onnx_part = ''  # the part name of a whole exported model (the file's pvt_mm.part)
 
     # -- registries and models ---------------------------------------------------------
     def registry(self, kind: str = 'MODELS') -> Any:
@@ -54,6 +49,15 @@ class Task:
         or export, without a GPU)."""
         from mmengine.model import revert_sync_batchnorm
         return revert_sync_batchnorm(self.build_model(cfg)).eval()
+
+    def dataset_meta(self, cfg: Any) -> dict:
+        """The test dataset's metainfo (class names, palette): its class's, updated by the
+        config's ``metainfo``."""
+        dataset_cfg = cfg.test_dataloader.dataset
+        dataset_cls = self.registry('DATASETS').get(dataset_cfg.type)
+        meta = dict(getattr(dataset_cls, 'METAINFO', {}) or {})
+        meta.update(dataset_cfg.get('metainfo') or {})
+        return meta
 
     def synthetic_samples(self, shape: tuple[int, int], batch: int = 1,
                           targets: bool = True) -> list | None:
@@ -104,53 +108,6 @@ class Task:
         """What the demo prints about the prediction."""
         return ''
 
-    # -- ONNX ------------------------------------------------------------------------
-    def export_shape(self, cfg: Any) -> tuple[int, int]:
-        """The example size: the test pipeline's resize target (h, w), padded as the data
-        preprocessor pads; 512x512 when the config names none."""
-        target = _test_resize(cfg)
-        if target is None:
-            return (512, 512)
-        pre = cfg.model.get('data_preprocessor', {})
-        return _padded(target, pre.get('pad_size_divisor') or pre.get('size_divisor') or 1)
-
-    def exportable(self, model: nn.Module, example: Tensor) -> tuple[Callable, str, list[dict]]:
-        """``(fn, part, groups)``: ``fn(model, x)`` computes the exported outputs; ``part``
-        names what they are (:attr:`onnx_part` for a whole model); ``groups`` names the
-        outputs, one entry per argument of the post-processing with its level count.
-
-        Raises:
-            NotExportableError: the model's forward cannot be traced to a size-free graph.
-        """
-        raise NotImplementedError
-
-    def end2end(self, model: nn.Module, cfg: Any) -> tuple[nn.Module, list[str], dict]:
-        """``(module, output_names, constants)`` for ``export_onnx.py --end2end``: ``module``
-        maps a (1, 3, H, W) RGB 0-255 image to the task's predictions
-        (:mod:`pvt_mm.run.end2end`); ``constants`` are the thresholds written into the graph.
-
-        Raises:
-            NotExportableError: the model's post-processing has no graph here (the reason).
-        """
-        try:
-            module, names = self._end2end(model, cfg)
-        except ValueError as e:  # end2end.NotEnd2EndError
-            raise NotExportableError(str(e)) from None
-        return module, names, module.constants()
-
-    def _end2end(self, model: nn.Module, cfg: Any) -> tuple[nn.Module, list[str]]:
-        raise NotExportableError(f'{self.what}: no end-to-end graph.')
-
-    def postprocess(self, model: nn.Module, groups: list[dict], outputs: list[Tensor],
-                    samples: list) -> Any:
-        """Raw outputs of an exported model turned into a data sample with the prediction,
-        by the upstream heads' own code."""
-        raise NotImplementedError
-
-    def plain_prediction(self, result: Any) -> dict:
-        """The prediction as CPU tensors in a plain dict, keyed as tools/test.py's --out."""
-        raise NotImplementedError
-
 
 def _test_pipeline(cfg: Any) -> list:
     return cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
@@ -185,7 +142,6 @@ def head_groups(head: nn.Module, outs: Any) -> list[dict]:
 class Detection(Task):
     name, package, what = 'det', 'mmdet', 'detection'
     flops_shape = (800, 1333)
-    onnx_part = 'detector'
 
     def synthetic_samples(self, shape, batch=1, targets=True):
         from mmdet.structures import DetDataSample
@@ -241,74 +197,6 @@ class Detection(Task):
                 f'{", ".join(found) or "none"} (drawn: the best of each overlapping group, '
                 f'{len(drawn.pred_instances)})')
 
-    def exportable(self, model, example):
-        from mmdet.models.detectors import (DetectionTransformer, SingleStageDetector,
-                                            TwoStageDetector)
-        kind = type(model).__name__
-        if isinstance(model, DetectionTransformer):
-            raise NotExportableError(
-                f'{kind} cannot be exported whole: its transformer builds the padding mask '
-                "from each image's size in Python (mmdet's DetectionTransformer reads "
-                "img_shape and batch_input_shape from the data samples), which a traced graph "
-                'would freeze at the example size. Export the backbone with --backbone-only, '
-                'or the whole predictor with --end2end (its mask made in the graph).')
-        if isinstance(model, SingleStageDetector):
-            with torch.no_grad():
-                groups = head_groups(model.bbox_head, model._forward(example))
-            return (lambda m, x: m._forward(x)), self.onnx_part, groups
-        if isinstance(model, TwoStageDetector) and model.with_rpn:
-            # The RoI stage takes a data-dependent number of proposals (NMS): it stays out.
-            def rpn_part(m, x):
-                feats = m.extract_feat(x)
-                return feats, m.rpn_head(feats)
-            with torch.no_grad():
-                feats, rpn = rpn_part(model, example)
-            groups = [dict(name='features', levels=len(feats)),
-                      *[dict(name=f'rpn_{g["name"]}', levels=g['levels'])
-                        for g in head_groups(model.rpn_head, rpn)]]
-            return rpn_part, 'detector_rpn', groups
-        raise NotExportableError(
-            f'{kind}: pvt_mm exports single-stage detectors whole and two-stage ones up to '
-            'their RPN; this detector is neither. Export the backbone with --backbone-only.')
-
-    def _end2end(self, model, cfg):
-        from mmdet.models.detectors import (DetectionTransformer, SingleStageDetector,
-                                            TwoStageDetector)
-
-        from .end2end import DenseDetector, DetrDetector, ImageInput
-        from .end2end import TwoStageDetector as TwoStageEnd2End
-        kind = type(model).__name__
-        pre = model.data_preprocessor
-        image_input = ImageInput(pre, pre.pad_size_divisor, pre.pad_value)
-        if kind == 'DETR':  # its padding mask is made in the graph, from the traced sizes
-            return DetrDetector(model, image_input), ['boxes', 'scores', 'labels']
-        if isinstance(model, DetectionTransformer):
-            raise NotExportableError(
-                f'{kind}: --end2end writes DETR itself, not its variants; export the '
-                'backbone with --backbone-only.')
-        if isinstance(model, TwoStageDetector):
-            module = TwoStageEnd2End(model, image_input)
-            return module, ['boxes', 'scores', 'labels'] + (['masks'] if module.with_mask else [])
-        if not isinstance(model, SingleStageDetector):
-            raise NotExportableError(f'{kind}: --end2end writes single-stage and two-stage '
-                                     'detectors and DETR.')
-        return DenseDetector(model, image_input), ['boxes', 'scores', 'labels']
-
-    def postprocess(self, model, groups, outputs, samples):
-        args, i = [], 0
-        for g in groups:
-            args.append(outputs[i:i + g['levels']])
-            i += g['levels']
-        metas = [s.metainfo for s in samples]
-        results = model.bbox_head.predict_by_feat(*args, batch_img_metas=metas, rescale=True)
-        return model.add_pred_to_datasample(samples, results)[0]
-
-    def plain_prediction(self, result):
-        inst = result.pred_instances
-        return dict(pred_instances=dict(bboxes=inst.bboxes, scores=inst.scores,
-                                        labels=inst.labels))
-
-
 def one_box_per_object(instances: Any, score_thr: float, iou: float) -> Any:
     """The detections above ``score_thr``, keeping of boxes that overlap by more than ``iou``
     (whatever their class) only the best-scoring one, so that every drawn label is legible."""
@@ -323,7 +211,6 @@ def one_box_per_object(instances: Any, score_thr: float, iou: float) -> Any:
 class Segmentation(Task):
     name, package, what = 'seg', 'mmseg', 'segmentation'
     flops_shape = (512, 512)
-    onnx_part = 'segmentor'
 
     def synthetic_samples(self, shape, batch=1, targets=True):
         from mmengine.structures import PixelData
@@ -359,51 +246,8 @@ class Segmentation(Task):
         return drawn, dict(type='SegLocalVisualizer', name='pvt_mm_demo', alpha=0.6), \
             dict(with_labels=True)
 
-    def export_shape(self, cfg):
-        """The test pipeline's resize target (h, w), padded as mmseg's data preprocessor pads
-        at test time (its ``test_cfg``: ``size`` or ``size_divisor``); the crop size when the
-        pipeline resizes nothing."""
-        target = _test_resize(cfg)
-        if target is None:
-            return tuple(cfg.crop_size) if cfg.get('crop_size') else super().export_shape(cfg)
-        pad = (cfg.model.get('data_preprocessor') or {}).get('test_cfg') or {}
-        return tuple(pad['size']) if pad.get('size') else \
-            _padded(target, pad.get('size_divisor') or 1)
-
-    def exportable(self, model, example):
-        from mmseg.models.segmentors import EncoderDecoder
-        if not isinstance(model, EncoderDecoder):
-            raise NotExportableError(f'{type(model).__name__}: pvt_mm exports mmseg '
-                                     'EncoderDecoder segmentors; export the backbone with '
-                                     '--backbone-only.')
-        return (lambda m, x: m._forward(x)), self.onnx_part, [dict(name='seg_logits', levels=1)]
-
-    def _end2end(self, model, cfg):
-        from .end2end import ImageInput, Segmentor
-        self.exportable(model, None)  # mmseg EncoderDecoder only: raises otherwise
-        pad = (cfg.model.get('data_preprocessor') or {}).get('test_cfg') or {}
-        if pad.get('size'):
-            raise NotExportableError(
-                f"the data preprocessor pads every test image to a fixed size {pad['size']}; "
-                'an end-to-end graph pads to a size divisor (test_cfg=dict(size_divisor=N)).')
-        pre = model.data_preprocessor
-        module = Segmentor(model, ImageInput(pre, pad.get('size_divisor') or 1, pre.pad_val))
-        return module, ['labels', 'logits']
-
-    def postprocess(self, model, groups, outputs, samples):
-        if model.test_cfg.get('mode', 'whole') != 'whole':
-            raise NotExportableError(f"the config tests in {model.test_cfg['mode']!r} mode; "
-                                     "an exported segmentor runs 'whole' inference only.")
-        logits = model.decode_head.predict_by_feat(outputs[0], [s.metainfo for s in samples])
-        return model.postprocess_result(logits, samples)[0]
-
-    def plain_prediction(self, result):
-        return dict(pred_sem_seg=result.pred_sem_seg.data[0])
-
-
 class Classification(Task):
     name, package, what = 'cls', 'mmpretrain', 'classification'
-    onnx_part = 'classifier'
 
     def synthetic_samples(self, shape, batch=1, targets=True):
         if not targets:
@@ -436,27 +280,6 @@ class Classification(Task):
         return f'top {len(top.indices)} classes: ' + ', '.join(
             f'{classes[int(i)]} {float(v):.3f}' for v, i in zip(top.values, top.indices))
 
-    def export_shape(self, cfg):
-        for t in _test_pipeline(cfg):
-            size = t.get('crop_size')
-            if size is not None:
-                return (size, size) if isinstance(size, int) else tuple(size)
-        return (224, 224)
-
-    def exportable(self, model, example):
-        return (lambda m, x: m(x, mode='tensor')), self.onnx_part, [dict(name='cls_score', levels=1)]
-
-    def _end2end(self, model, cfg):
-        from .end2end import Classifier, ImageInput
-        return Classifier(model, ImageInput(model.data_preprocessor, 1, 0)), ['probabilities']
-
-    def postprocess(self, model, groups, outputs, samples):
-        return model.head._get_predictions(outputs[0], samples)[0]
-
-    def plain_prediction(self, result):
-        return dict(pred_score=result.pred_score, pred_label=result.pred_label)
-
-
 TASKS: dict[str, Task] = {t.name: t for t in (Detection(), Segmentation(), Classification())}
 
 
@@ -486,4 +309,4 @@ def task_of(cfg: Any) -> Task:
 
 
 __all__ = ['Task', 'TASKS', 'Detection', 'Segmentation', 'Classification',
-           'task_of', 'NotExportableError', 'head_groups', 'one_box_per_object']
+           'task_of', 'head_groups', 'one_box_per_object']

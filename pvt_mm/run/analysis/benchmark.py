@@ -157,18 +157,15 @@ def timm_backbone(name, ours):
 
 def build_backbones(arch, device):
     """pvt_mm's backbone (PVT, or PVTv2 for b0-b5 / b2_li) and its peers: {name: model}."""
-    from ...network import PVT, PVTv2
-    from ...network.arch import ARCH_SETTINGS_V2
-    v2 = arch in ARCH_SETTINGS_V2
+    from ...network.families import family_of_arch
+    family = family_of_arch(arch)
     torch.manual_seed(0)
-    ours = (PVTv2 if v2 else PVT)(arch, drop_path_rate=0.0)
+    ours = family.network(arch, drop_path_rate=0.0)
     ours.init_weights()
     models = {'pvt_mm': ours}
-    if v2:
+    if family.timm_prefix:  # timm's own model of the family
         models['timm'] = timm_backbone(arch, ours)
-        if not ours.arch['linear']:
-            models['mmdet'] = mmdet_backbone(ours)
-    else:
+    if not ours.arch.get('linear'):  # mmdet's PVT and PVTv2 have no linear SRA
         models['mmdet'] = mmdet_backbone(ours)
     return {k: m.to(device) for k, m in models.items()}, None
 
@@ -308,8 +305,7 @@ def run(args):
         what = osp.basename(args.config)
     else:
         models, samples = build_backbones(args.arch, device)
-        family = 'PVTv2' if _is_v2(models['pvt_mm'].arch) else 'PVT'
-        what = f'{family}-{args.arch} backbone'
+        what = f'{models["pvt_mm"].family}-{args.arch} backbone'
     models = select_peers(models, getattr(args, 'peers', None))
     if args.compile:
         models = {k: torch.compile(m) for k, m in models.items()}

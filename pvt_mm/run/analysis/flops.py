@@ -137,9 +137,8 @@ def count_classifier(arch: str, shape: tuple[int, int] = (224, 224)) -> dict[str
     for a v1 size (the class token in the last stage, the final norm and the head included;
     Table 2), ``PVTv2(arch, num_classes=1000)`` for a v2 one (``b0`` ... ``b5``, ``b2_li``;
     the pooled head included)."""
-    from ...network import PVT, PVTv2
-    from ...network.arch import ARCH_SETTINGS_V2
-    network = PVTv2 if arch.replace('-', '_') in ARCH_SETTINGS_V2 else PVT
+    from ...network.families import family_of_arch
+    network = family_of_arch(arch).network
     # The plain blocks: the CPU paths compute the same math, but not through the modules
     # the official rule's hooks see.
     model = network(arch, num_classes=1000, cpu_fast_paths=False).eval()

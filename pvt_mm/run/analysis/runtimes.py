@@ -20,7 +20,7 @@ CLS_CONVS = ('retina_cls', 'atss_cls', 'gfl_cls')  # the dense heads' classifica
 def _runners(path: str) -> dict[str, Any]:
     """name -> fn(x numpy) -> list of outputs, for every runtime installed, each opened as
     pvt_deploy opens it."""
-    from pvt_deploy.model import open_runtime
+    from pvt_deploy.runtimes import open_runtime
     names = ['onnxruntime']
     try:
         import openvino  # noqa: F401
@@ -30,8 +30,8 @@ def _runners(path: str) -> dict[str, Any]:
     runners = {}
     for name in names:
         runtime, _, precision = name.partition('_')
-        run, _ = open_runtime(path, runtime, precision=precision or None)
-        runners[name] = lambda x, run=run: list(run(x).values())
+        opened = open_runtime(path, runtime, precision=precision or None)
+        runners[name] = lambda x, run=opened.run: list(run(x).values())
     return runners
 
 
@@ -46,6 +46,7 @@ def race_runtimes(config: str, checkpoint: str | None = None, *,
 
     from ..config import load_config
     from ..deployment.export import export_onnx, exportable_part
+    from ..deployment.rules import export_rules
     from ..deployment.export_model import (DETECTIONS, detection_diffs, example_input,
                                            load_weights, timed)
     cfg, task = load_config(config, cfg_options)
@@ -57,7 +58,7 @@ def race_runtimes(config: str, checkpoint: str | None = None, *,
             if hasattr(getattr(model, 'bbox_head', None), name):
                 torch.nn.init.constant_(getattr(model.bbox_head, name).bias, cls_bias)
     image = example_input(shape, image=True)
-    e2e, e2e_names, _ = task.end2end(model, cfg)
+    e2e, e2e_names, _ = export_rules(task).end2end(model, cfg)
     with torch.no_grad():
         x = e2e.image_input(image)  # the preprocessed, padded tensor of the same image
     modules = {}

@@ -28,18 +28,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ...network import PVT
-from ..tasks import NotExportableError, Task
+from pvt_deploy.schema import (META_CLASSES, META_END2END, META_MODEL, META_OUTPUTS,
+                               META_PART, META_TASK, parse_metadata)
 
-# Keys pvt_mm writes into the ONNX file's metadata_props.
-META_PART = 'pvt_mm.part'  # backbone | detector | detector_rpn | segmentor | classifier | end2end
-META_TASK = 'pvt_mm.task'  # det | seg | cls (the task table's names)
-META_OUTPUTS = 'pvt_mm.outputs'  # json: how the outputs group into the head's arguments
-META_MODEL = 'pvt_mm.model'  # the model's type, e.g. RetinaNet
-META_CLASSES = 'pvt_mm.classes'  # json: the class names the checkpoint was trained on
-# json, end-to-end graphs: what a runner needs without torch (input, resize steps, classes,
-# outputs, the graph's thresholds); pvt_deploy reads it.
-META_END2END = 'pvt_mm.end2end'
+from ...network.families import family_of
+from ..tasks import Task
+from .rules import NotExportableError, export_rules
+
+# The metadata keys are the contract's (pvt_deploy.schema), imported from there.
 
 
 class _Part(nn.Module):
@@ -85,14 +81,15 @@ def exportable_part(model: nn.Module, task: Task | None, *, backbone_only: bool 
         backbone = model if task is None else getattr(model, 'backbone', None)
         if backbone is None:
             raise NotExportableError(f'{type(model).__name__} has no backbone to export.')
-        names = ['logits'] if isinstance(backbone, PVT) and backbone.is_classifier else (
-            [f'F{i + 1}' for i in backbone.out_indices] if isinstance(backbone, PVT) else None)
+        ours = family_of(backbone) is not None  # a pvt_mm network: its outputs have names
+        names = ['logits'] if ours and backbone.is_classifier else (
+            [f'F{i + 1}' for i in backbone.out_indices] if ours else None)
         module = _Part(backbone, lambda m, x: m(x))
         if names is None:
             with torch.no_grad():
                 names = [f'out{i}' for i in range(len(module(example)))]
         return module, 'backbone', names, [dict(name='features', levels=len(names))]
-    fn, part, groups = task.exportable(model, example)
+    fn, part, groups = export_rules(task).exportable(model, example)
     names = [g['name'] if g['levels'] == 1 and part != 'detector' else f'{g["name"]}_{i}'
              for g in groups for i in range(g['levels'])]
     return _Part(model, fn), part, names, groups
@@ -206,11 +203,7 @@ def read_metadata(path: str) -> dict[str, Any]:
     """pvt_mm's metadata of an exported file (empty for files pvt_mm did not write)."""
     import onnx
     proto = onnx.load(path, load_external_data=False)
-    meta = {p.key: p.value for p in proto.metadata_props if p.key.startswith('pvt_mm.')}
-    for key in (META_OUTPUTS, META_CLASSES, META_END2END):
-        if key in meta:
-            meta[key] = json.loads(meta[key])
-    return meta
+    return parse_metadata({p.key: p.value for p in proto.metadata_props})
 
 
 __all__ = ['NotExportableError', 'exportable_part', 'export_onnx', 'read_metadata',

@@ -108,6 +108,63 @@ def compare(session: Any, module: Any, names: list[str], shape: Sequence[int], r
     return diffs, t_torch, t_ort
 
 
+def _load_model(config: str, checkpoint: str | None, backbone_only: bool,
+                cfg_options: dict | None) -> tuple[Any, Any, Any, dict]:
+    """(cfg, task, the model in eval mode with its weights, the dataset's metainfo: the
+    checkpoint's, else the config's)."""
+    from ...network.families import family_of
+    from ..config import load_config
+    if checkpoint and not osp.isfile(checkpoint):
+        raise SystemExit(f'export_onnx: checkpoint {checkpoint!r} does not exist.')
+    cfg, task = load_config(config, cfg_options)
+    model = task.build_eval_model(cfg)
+    dataset_meta = load_weights(model, checkpoint, backbone_only) if checkpoint else None
+    if not (dataset_meta or {}).get('classes'):  # the config's, as onnx_infer.py takes them
+        dataset_meta = task.dataset_meta(cfg)
+    if family_of(model.backbone) is None:
+        raise SystemExit(f'export_onnx: the backbone is {type(model.backbone).__name__}, not '
+                         "pvt_mm.PVT or pvt_mm.PVTv2; this tool exports pvt_mm's models.")
+    return cfg, task, model, dataset_meta
+
+
+def _end2end_part(model: Any, cfg: Any, rules: Any, shape: tuple[int, int],
+                  dynamic: bool) -> tuple[Any, list[str], dict, tuple[int, int]]:
+    """(the end-to-end module, its output names, its record's fields, the traced shape)."""
+    from .graphs import NotEnd2EndError, resize_steps
+    from .rules import NotExportableError
+    from ..tasks import _test_pipeline
+    module, names, constants = rules.end2end(model, cfg)
+    try:
+        steps = resize_steps(_test_pipeline(cfg))
+    except NotEnd2EndError as e:
+        raise NotExportableError(str(e)) from None
+    least = getattr(module, 'trace_size', 0)
+    if dynamic and min(shape) < least:
+        # A map of 1 is traced as a constant (torch.export specialises size 1): every level
+        # at least 2 keeps the graph general.
+        shape = tuple(max(n, least) for n in shape)
+        print(f'  traced at {shape[0]}x{shape[1]}: every pyramid level at least 2 wide, so '
+              'that no map size is traced as a constant')
+    fields = dict(resize=steps, preprocess=module.image_input.describe(), constants=constants)
+    return module, names, fields, shape
+
+
+def _metadata(task: Any, model: Any, part: str, groups: list[dict], dataset_meta: dict | None,
+              names: list[str], end2end: dict | None) -> dict[str, str]:
+    """The file's metadata, written through the contract (:mod:`pvt_deploy.schema`)."""
+    from pvt_deploy import schema
+    meta = {schema.META_PART: part, schema.META_TASK: task.name,
+            schema.META_MODEL: type(model).__name__, schema.META_OUTPUTS: json.dumps(groups)}
+    classes = list((dataset_meta or {}).get('classes') or [])
+    if classes:
+        meta[schema.META_CLASSES] = json.dumps(classes)
+    if end2end is not None:
+        meta[schema.META_END2END] = schema.end2end_record(
+            task=task.name, model=type(model).__name__, outputs=names, classes=classes,
+            palette=list((dataset_meta or {}).get('palette') or []), **end2end)
+    return meta
+
+
 def export_model(config: str, checkpoint: str | None = None, *, out: str,
                  shape: Sequence[int] | None = None, dynamic: bool = False,
                  backbone_only: bool = False, end2end: bool = False, attention: str = 'fused',
@@ -118,72 +175,44 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
     runs onnxruntime beside PyTorch at the example size (and, with ``dynamic``, at
     ``check_shapes`` or one other size) and stops when an output differs by more than
     ``tolerance`` of its magnitude. With ``end2end`` the graph is the whole predictor, from
-    an RGB 0-255 image to the task's predictions (:mod:`pvt_mm.run.end2end`)."""
-    import torch
+    an RGB 0-255 image to the task's predictions (:mod:`pvt_mm.run.deployment.graphs`)."""
+    from .export import export_onnx, exportable_part
+    from .rules import NotExportableError, export_rules
 
-    from ...network import PVT
-    from ..config import load_config
-    from ..tasks import NotExportableError
-    from .export import (META_CLASSES, META_END2END, META_MODEL, META_OUTPUTS, META_PART,
-                         META_TASK, export_onnx, exportable_part)
-
-    if checkpoint and not osp.isfile(checkpoint):
-        raise SystemExit(f'export_onnx: checkpoint {checkpoint!r} does not exist.')
     if end2end and backbone_only:
         raise SystemExit('export_onnx: --end2end and --backbone-only exclude each other.')
-    cfg, task = load_config(config, cfg_options)
-    shape = tuple(shape) if shape else task.export_shape(cfg)
-    model = task.build_eval_model(cfg)
-    dataset_meta = load_weights(model, checkpoint, backbone_only) if checkpoint else None
-    if not (dataset_meta or {}).get('classes'):  # the config's, as onnx_infer.py takes them
-        from .onnx_inference import dataset_metainfo
-        dataset_meta = dataset_metainfo(cfg, task)
-    if not isinstance(model.backbone, PVT):
-        raise SystemExit(f'export_onnx: the backbone is {type(model.backbone).__name__}, not '
-                         "pvt_mm.PVT or pvt_mm.PVTv2; this tool exports pvt_mm's models.")
+    cfg, task, model, dataset_meta = _load_model(config, checkpoint, backbone_only, cfg_options)
+    rules = export_rules(task)
+    shape = tuple(shape) if shape else rules.export_shape(cfg)
     model.backbone.fused_attn = attention == 'fused'
     if min(shape) < model.backbone.min_input_size:
         raise SystemExit(f'export_onnx: --shape {shape[0]} {shape[1]} is below the backbone\'s '
                          f'minimum input of {model.backbone.min_input_size} px a side.')
-    example = example_input(shape, image=end2end)
     try:
+        record = None
         if end2end:
-            from ..end2end import NotEnd2EndError, resize_steps
-            from ..tasks import _test_pipeline
-            module, names, constants = task.end2end(model, cfg)
+            module, names, record, shape = _end2end_part(model, cfg, rules, shape, dynamic)
             part, groups = 'end2end', [dict(name=n, levels=1) for n in names]
-            try:
-                steps = resize_steps(_test_pipeline(cfg))
-            except NotEnd2EndError as e:
-                raise NotExportableError(str(e)) from None
-            least = getattr(module, 'trace_size', 0)
-            if dynamic and min(shape) < least:
-                # A map of 1 is traced as a constant (torch.export specialises size 1):
-                # every level at least 2 keeps the graph general.
-                shape = tuple(max(n, least) for n in shape)
-                example = example_input(shape, image=True)
-                print(f'  traced at {shape[0]}x{shape[1]}: every pyramid level at least 2 '
-                      'wide, so that no map size is traced as a constant')
+            example = example_input(shape, image=True)
         else:
+            example = example_input(shape)
             module, part, names, groups = exportable_part(model, task, example=example,
                                                           backbone_only=backbone_only)
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
-        meta = {META_PART: part, META_TASK: task.name, META_MODEL: type(model).__name__,
-                META_OUTPUTS: json.dumps(groups)}
-        if dataset_meta and dataset_meta.get('classes'):
-            meta[META_CLASSES] = json.dumps(list(dataset_meta['classes']))
-        if end2end:
-            meta[META_END2END] = json.dumps(dict(
-                task=task.name, model=type(model).__name__, outputs=names,
-                input='(1, 3, H, W) float32, RGB, 0-255, after the resize steps',
-                resize=steps, preprocess=module.image_input.describe(), constants=constants,
-                classes=list((dataset_meta or {}).get('classes') or []),
-                palette=[list(c) for c in (dataset_meta or {}).get('palette') or []]))
+        meta = _metadata(task, model, part, groups, dataset_meta, names, record)
         info = export_onnx(module, example, out, output_names=names, dynamic=dynamic,
                            opset=opset, metadata=meta)
     except NotExportableError as e:
         raise SystemExit(f'export_onnx: cannot export {type(model).__name__} from '
                          f'{config}: {e}') from None
+    _report(out, model, part, attention, shape, info, names, dynamic, end2end)
+    if verify:
+        _verify(out, module, names, shape, dynamic, check_shapes, repeat, tolerance, end2end,
+                checkpoint)
+
+
+def _report(out: str, model: Any, part: str, attention: str, shape: Sequence[int], info: dict,
+            names: list[str], dynamic: bool, end2end: bool) -> None:
     size = osp.getsize(out) / 2**20
     print(f'exported {type(model).__name__} ({part}, {attention} attention) at '
           f'{shape[0]}x{shape[1]} to {out} ({size:.1f} MiB) in {info["seconds"]:.1f} s; '
@@ -197,8 +226,12 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
             raise SystemExit(f'export_onnx: the graph was traced for {rng} only: a map of the '
                              f'example was 1 wide. Export at a larger --shape.')
     print(f'  outputs: {", ".join(names)}')
-    if not verify:
-        return
+
+
+def _verify(out: str, module: Any, names: list[str], shape: Sequence[int], dynamic: bool,
+            check_shapes: Sequence[Sequence[int]], repeat: int, tolerance: float, end2end: bool,
+            checkpoint: str | None) -> None:
+    """onnxruntime beside PyTorch at the example size and, with ``dynamic``, another."""
     import onnxruntime as ort
     start = time.perf_counter()
     session = ort.InferenceSession(out, providers=['CPUExecutionProvider'])

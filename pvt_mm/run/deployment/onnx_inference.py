@@ -1,6 +1,6 @@
 """Predictions from an exported model: the image through the config's test pipeline and the
 model's data preprocessor (exactly as tools/test.py feeds PyTorch), onnxruntime for the
-network, and the task's upstream post-processing (:meth:`pvt_mm.run.tasks.Task.postprocess`)
+network, and the task's upstream post-processing (:mod:`pvt_mm.run.deployment.rules`)
 for the rest. The model is built from the config only for its preprocessing and
 post-processing; its weights are never loaded or used."""
 from __future__ import annotations
@@ -9,10 +9,13 @@ import os.path as osp
 import time
 from typing import Any
 
-from ..tasks import TASKS, Task
-from .export import META_CLASSES, META_MODEL, META_OUTPUTS, META_PART, read_metadata
+from pvt_deploy.schema import END2END_PART, META_CLASSES, META_MODEL, META_OUTPUTS, META_PART
 
-WHOLE_PARTS = {task.onnx_part: task for task in TASKS.values()}
+from ..tasks import Task
+from .export import read_metadata
+from .rules import EXPORT_RULES, export_rules
+
+WHOLE_PARTS = {rules.part: rules.task for rules in EXPORT_RULES.values()}
 
 
 def check_exported(meta: dict, onnx_path: str, task: Task, model: Any) -> None:
@@ -22,7 +25,7 @@ def check_exported(meta: dict, onnx_path: str, task: Task, model: Any) -> None:
         raise SystemExit(f'onnx_infer: {onnx_path} carries no pvt_mm metadata: export it with '
                          'tools/deployment/export_onnx.py.')
     if part not in WHOLE_PARTS:
-        if part == 'end2end':
+        if part == END2END_PART:
             raise SystemExit(f'onnx_infer: {onnx_path} is an end-to-end graph (exported with '
                              '--end2end): it needs no post-processing; run it with '
                              '`python -m pvt_deploy`.')
@@ -36,21 +39,11 @@ def check_exported(meta: dict, onnx_path: str, task: Task, model: Any) -> None:
                          f'but the config builds a {type(model).__name__}.')
 
 
-def dataset_metainfo(cfg: Any, task: Task) -> dict:
-    """The test dataset's metainfo (class names, palette): its class's, updated by the
-    config's ``metainfo``."""
-    dataset_cfg = cfg.test_dataloader.dataset
-    dataset_cls = task.registry('DATASETS').get(dataset_cfg.type)
-    meta = dict(getattr(dataset_cls, 'METAINFO', {}) or {})
-    meta.update(dataset_cfg.get('metainfo') or {})
-    return meta
-
-
 def build_postprocessor(cfg: Any, task: Task) -> Any:
     """The model built from the config (no weights): its data preprocessor and heads' post-
     processing are what PyTorch inference uses; and the dataset's class names."""
     model = task.build_eval_model(cfg)
-    model.dataset_meta = dataset_metainfo(cfg, task)
+    model.dataset_meta = task.dataset_meta(cfg)
     return model
 
 
@@ -105,17 +98,16 @@ def onnx_predict(image: str, config: str, onnx_file: str, *, out: str, score_thr
     outputs = session.run(None, {'input': inputs.numpy()})
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        result = task.postprocess(model, meta[META_OUTPUTS],
+        result = export_rules(task).postprocess(model, meta[META_OUTPUTS],
                                   [torch.from_numpy(o) for o in outputs], samples)
     print(f'onnxruntime ran {osp.basename(onnx_file)} on a {inputs.shape[2]}x{inputs.shape[3]} '
           f'input in {seconds:.3f} s')
     if dump:
-        dump_file([dict(img_path=image, **task.plain_prediction(result))], dump)
+        dump_file([dict(img_path=image, **export_rules(task).plain_prediction(result))], dump)
         print(f'prediction pickled to {dump}')
     draw_prediction(task, image, result, model.dataset_meta, out=out, score_thr=score_thr,
                     nms_iou=nms_iou, min_size=min_size, topk=topk)
     return result
 
 
-__all__ = ['onnx_predict', 'check_exported', 'build_postprocessor', 'preprocess',
-           'dataset_metainfo']
+__all__ = ['onnx_predict', 'check_exported', 'build_postprocessor', 'preprocess']

@@ -6,17 +6,17 @@ The graph's input is one image as the caller has it after the config's test resi
 * :class:`ImageInput`: the data preprocessor's work (channel order, mean / std, padding to
   the size divisor), with the constants taken from the model's own preprocessor;
 * the network (``model._forward``), then the task's post-processing:
-  :class:`DenseDetector` (priors from the run-time map sizes, box decoding with the head's own
+  :class:`DenseDetectorGraph` (priors from the run-time map sizes, box decoding with the head's own
   coder, score threshold, top-k, class-wise NMS through ``torchvision.ops.nms``, which the
-  ONNX exporter writes as ``NonMaxSuppression``), :class:`DetrDetector` (mmdet's own DETR
-  prediction, its padding mask made from the traced sizes), :class:`Segmentor` (the logits resized to
-  the input, the label map) and :class:`Classifier` (probabilities).
+  ONNX exporter writes as ``NonMaxSuppression``), :class:`DetrGraph` (mmdet's own DETR
+  prediction, its padding mask made from the traced sizes), :class:`SegmentorGraph` (the logits resized to
+  the input, the label map) and :class:`ClassifierGraph` (probabilities).
 
 What stays outside is what needs the original image: reading it, the test pipeline's resize,
 and mapping boxes (or the label map) back to it. :func:`resize_steps` writes that resize into
 the file's metadata so that a runner without torch (``pvt_deploy``) can repeat it.
-Which module a model gets is the task table's (:meth:`pvt_mm.run.tasks.Task.end2end`); this
-file imports nothing of pvt_mm.
+Which module a model gets is its task's export rules' (:mod:`pvt_mm.run.deployment.rules`);
+this file imports nothing of pvt_mm.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 class NotEnd2EndError(ValueError):
     """A model or test pipeline without an end-to-end graph here; the message says why (the
-    task table turns it into its NotExportableError)."""
+    export rules turn it into their NotExportableError)."""
 
 
 # The single-stage heads whose post-processing is written here, by how their per-level
@@ -92,7 +92,7 @@ def class_wise_nms(boxes: Tensor, scores: Tensor, labels: Tensor, iou: float) ->
     return nms(boxes + offsets[:, None], scores, iou)
 
 
-class DenseDetector(nn.Module):
+class DenseDetectorGraph(nn.Module):
     """A single-stage detector (RetinaNet, ATSS, GFL) from image to ``boxes (N, 4)`` in the
     input's pixels, ``scores (N,)`` and ``labels (N,)``: the steps and constants of mmdet's
     ``BaseDenseHead.predict_by_feat`` for one image (``GFLHead``'s own per-level decoding for
@@ -199,7 +199,7 @@ def roi_features(extractor: nn.Module, feats: Sequence[Tensor], rois: Tensor) ->
     return out
 
 
-class TwoStageDetector(nn.Module):
+class TwoStageDetectorGraph(nn.Module):
     """An mmdet ``TwoStageDetector`` with a ``StandardRoIHead`` (Faster / Mask R-CNN) from
     image to ``boxes (N, 4)``, ``scores (N,)``, ``labels (N,)`` in the input's pixels and, with
     a mask head, ``masks (N, M, M)``: each detection's mask probabilities for its class, before
@@ -303,7 +303,7 @@ class TwoStageDetector(nn.Module):
         return boxes, scores, labels, masks.sigmoid()
 
 
-class DetrDetector(nn.Module):
+class DetrGraph(nn.Module):
     """mmdet's ``DETR`` from image to ``boxes (N, 4)`` in the input's pixels, ``scores (N,)``
     and ``labels (N,)``: its own ``predict`` (no NMS: the best ``max_per_img`` queries), with
     the one image's metainfo made of the traced sizes, so that the padding mask its
@@ -330,7 +330,7 @@ class DetrDetector(nn.Module):
         return inst.bboxes, inst.scores, inst.labels
 
 
-class Segmentor(nn.Module):
+class SegmentorGraph(nn.Module):
     """An mmseg ``EncoderDecoder`` from image to its ``labels`` (H, W) and ``logits`` (C, H,
     W) at the input's size: the decode head's logits resized to the padded input as its
     ``predict_by_feat`` does, the padding cropped, and the arg-max (a threshold on the sigmoid
@@ -361,7 +361,7 @@ class Segmentor(nn.Module):
         return logits.argmax(0), logits
 
 
-class Classifier(nn.Module):
+class ClassifierGraph(nn.Module):
     """An mmpretrain ``ImageClassifier`` from image to its class ``probabilities`` (C,): the
     head's softmax (a multi-label head's sigmoid)."""
 
@@ -422,5 +422,5 @@ def resize_steps(pipeline: list) -> list[dict]:
     return steps
 
 
-__all__ = ['ImageInput', 'DenseDetector', 'TwoStageDetector', 'DetrDetector', 'roi_features', 'Segmentor', 'Classifier', 'class_wise_nms',
+__all__ = ['ImageInput', 'DenseDetectorGraph', 'TwoStageDetectorGraph', 'DetrGraph', 'roi_features', 'SegmentorGraph', 'ClassifierGraph', 'class_wise_nms',
            'resize_steps', 'DENSE_HEADS', 'NotEnd2EndError']
