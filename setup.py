@@ -20,8 +20,9 @@ EXTRAS = {
     'seg': [MMCV, 'mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],
     'cls': [MMCV, 'mmpretrain>=1.0.0,<1.3.0'],
     # tools/deployment/: ONNX export (torch.export + onnxscript) and onnxruntime; pvt_deploy's
-    # second runtime (it needs neither torch nor OpenMMLab: requirements/deploy.txt).
-    'deploy': ['onnx', 'onnxscript', 'onnxruntime', 'openvino'],
+    # runtimes and its image reading (OpenCV; mmcv's opencv-python, so that the two do not
+    # both install cv2). pvt_deploy alone, without torch: pip install ./pvt_deploy.
+    'deploy': ['onnx', 'onnxscript', 'onnxruntime', 'openvino', 'numpy', 'opencv-python'],
     # transformers: its own Pvt classes write the HF-layout files the tests load.
     'tests': ['pytest', 'hypothesis', 'transformers'],
 }
@@ -37,7 +38,8 @@ setup(
     long_description_content_type='text/markdown',
     license='Apache-2.0',
     python_requires='>=3.9',
-    # pvt_deploy: the end-to-end ONNX runner, importable without torch (requirements/deploy.txt).
+    # pvt_deploy: the end-to-end ONNX runner, importable without torch; it also installs alone
+    # from its own metadata (pvt_deploy/pyproject.toml).
     packages=find_packages(include=['pvt_mm', 'pvt_mm.*', 'pvt_deploy']),
     install_requires=[
         'torch>=2.1',

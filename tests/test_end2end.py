@@ -5,6 +5,8 @@ runs in a process where importing torch fails. The tools end to end (trained toy
 ``tools/test.py --out``) are in test_deployment.py.
 """
 import json
+import os
+import subprocess
 import os.path as osp
 
 import numpy as np
@@ -39,9 +41,27 @@ assert not any(m.split('.')[0] in BLOCKED for m in sys.modules), sorted(sys.modu
 '''
 
 
-def run_without_torch(args):
-    """``python -m pvt_deploy ARGS`` where ``import torch`` raises."""
-    return run([PY, '-c', NO_TORCH, *args])
+def run_without_torch(args, installed=None, check=True):
+    """``python -m pvt_deploy ARGS`` where ``import torch`` raises; with ``installed``, the
+    pvt_deploy installed into that folder instead of the checkout's."""
+    if installed is None:
+        return run([PY, '-c', NO_TORCH, *args], check=check)
+    proc = subprocess.run([PY, '-c', NO_TORCH, *args], cwd=installed, capture_output=True,
+                          text=True, timeout=600,
+                          env={**os.environ, 'PYTHONPATH': str(installed)})
+    out = proc.stdout + proc.stderr
+    assert not check or proc.returncode == 0, out[-4000:]
+    return out
+
+
+def install_pvt_deploy_alone(folder):
+    """``pip install ./pvt_deploy`` (its own package metadata) into ``folder``; its
+    dependencies are this environment's. Returns the installed METADATA text."""
+    run([PY, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-build-isolation',
+         '--disable-pip-version-check', '--target', str(folder), osp.join(ROOT, 'pvt_deploy')])
+    meta = next(osp.join(folder, d, 'METADATA') for d in os.listdir(folder)
+                if d.startswith('pvt_deploy') and d.endswith('.dist-info'))
+    return open(meta).read()
 
 
 def _image(h, w, seed=0):
@@ -337,8 +357,15 @@ def test_runner_without_torch_classifies_as_pytorch(tmp_path):
     with torch.no_grad():
         ref = model.test_step(pseudo_collate([data]))[0].pred_score.numpy()
     result = tmp_path / 'pred.json'
+    # pvt_deploy installed on its own (no pvt_mm, no torch in its requirements) runs it.
+    alone = tmp_path / 'alone'
+    metadata = install_pvt_deploy_alone(alone)
+    requires = {ln.split(':', 1)[1].split(';')[0].strip() for ln in metadata.splitlines()
+                if ln.startswith('Requires-Dist:') and 'extra ==' not in ln}
+    assert requires == {'numpy', 'onnxruntime', 'opencv-python-headless'}, requires
+    assert not osp.exists(alone / 'pvt_mm') and osp.exists(alone / 'pvt_deploy' / 'schema.py')
     output = run_without_torch([out, path, '--json', str(result), '--out-dir',
-                                str(tmp_path / 'drawn')])
+                                str(tmp_path / 'drawn')], installed=alone)
     assert 'top 3 classes' in output, output
     pred = json.load(open(result))[0]
     np.testing.assert_allclose(pred['probabilities'], ref, rtol=0, atol=1e-5)
@@ -349,3 +376,17 @@ def test_runner_without_torch_classifies_as_pytorch(tmp_path):
     export_model(osp.join(TOY, 'pvt_t_cls_toy.py'), out=out2, verify=False)
     proc = run([PY, '-c', NO_TORCH, out2, path], check=False)
     assert 'export it with tools/deployment/export_onnx.py --end2end' in proc, proc
+    # A file of another schema version is refused, both versions named.
+    import onnx
+    from pvt_deploy import schema
+    proto = onnx.load(out)
+    for prop in proto.metadata_props:
+        if prop.key == schema.META_END2END:
+            record = json.loads(prop.value)
+            record['schema_version'] = schema.VERSION + 1
+            prop.value = json.dumps(record)
+    newer = str(tmp_path / 'newer.onnx')
+    onnx.save(proto, newer)
+    proc = run_without_torch([newer, path], check=False)
+    assert f'schema version {schema.VERSION + 1}; this runner reads version {schema.VERSION}' \
+        in proc, proc

@@ -269,6 +269,14 @@ def test_unknown_backbone_type_says_what_to_write(name, suggestion):
     assert "custom_imports = dict(imports=['pvt_mm']" in msg  # the config had none
 
 
+@pytest.mark.parametrize('key, value', [('std', [58.4, 0.0, 57.4]), ('mean', [float('nan')] * 3)])
+def test_normalization_that_makes_the_input_non_finite_is_refused_on_the_host(key, value):
+    """The backbone reads no input value on a GPU; the one source of non-finite inputs in a
+    run, the data preprocessor's constants, is checked when the config is read."""
+    with pytest.raises(ConfigError, match=rf'model.data_preprocessor.{key}=.*non-finite'):
+        load_config(RETINANET, {f'model.data_preprocessor.{key}': value})
+
+
 def test_unknown_backbone_stops_the_train_tool_before_the_work_dir(tmp_path):
     out = run([PY, 'tools/train.py', RETINANET, '--work-dir', str(tmp_path / 'w'),
                '--cfg-options', 'model.backbone.type=PVTT'], check=False)

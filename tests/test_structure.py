@@ -70,11 +70,11 @@ def find_cycle(graph):
 
 def test_no_import_cycle_inside_pvt_mm():
     graph, _ = package_imports()
-    assert 'pvt_mm.network.families' in graph['pvt_mm.network.checkpoint']  # real edges are seen
-    assert 'pvt_mm.network.checkpoint' in graph['pvt_mm.network.pyramid']
+    assert 'pvt_mm.network.families' in graph['pvt_mm.network.weights']  # real edges are seen
+    assert 'pvt_mm.network.weights' in graph['pvt_mm.network.pyramid']
     assert find_cycle(graph) is None, ' -> '.join(find_cycle(graph))
     # The weights path goes model -> loader; the loader never reaches back into the models.
-    loader = graph['pvt_mm.network.checkpoint'] | graph['pvt_mm.network.weight_layouts']
+    loader = graph['pvt_mm.network.weights'] | graph['pvt_mm.network.weight_layouts']
     assert not loader & {'pvt_mm.network.pvt', 'pvt_mm.network.timm_models'}
 
 

@@ -10,7 +10,7 @@ import torch
 
 from conftest import PY, TOY, official_state_dict, official_v2_state_dict, run
 from pvt_mm import CheckpointError
-from pvt_mm.network.checkpoint import (check_model_state_dict, fit_backbone_keys,
+from pvt_mm.network.weights import (check_model_state_dict, fit_backbone_keys,
                                        load_pretrained, read_model_checkpoint)
 from pvt_mm.run.config import load_config
 

@@ -2,7 +2,7 @@
 code's), and custom arch dicts checked against the same keys.
 
 The networks (:mod:`pvt_mm.network.pvt`, :mod:`pvt_mm.network.pvt_v2`) and the weights loader
-(:mod:`pvt_mm.network.checkpoint`) read these tables; neither imports the other for them.
+(:mod:`pvt_mm.network.weights`) read these tables; neither imports the other for them.
 """
 from __future__ import annotations
 

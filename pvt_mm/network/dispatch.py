@@ -66,9 +66,9 @@ def block_runner(switches: SpeedSwitches,
     paths = FAMILIES.get(switches.family)
     if paths is None:
         return run_plain
-    if uses_cpu_fast_paths(switches, x):
+    if paths.cpu_block is not None and uses_cpu_fast_paths(switches, x):
         return partial(paths.cpu_block, lean=switches.lean_backward)
-    if switches.lean_backward:
+    if paths.lean_block is not None and switches.lean_backward:
         return paths.lean_block
     return run_plain
 

@@ -61,8 +61,9 @@ class Family:
         arch_of: a pvt_mm-layout state dict -> what it says of its arch (KeyError,
             IndexError or ZeroDivisionError where it is not a whole backbone).
         layouts: the weight layouts of this family (:mod:`pvt_mm.network.weight_layouts`).
-        cpu_block: ``fn(block, tokens, hw, lean)``, the block on the CPU paths.
-        lean_block: ``fn(block, tokens, hw)``, the block holding less for backward.
+        cpu_block: ``fn(block, tokens, hw, lean)``, the block on the CPU paths (None: none).
+        lean_block: ``fn(block, tokens, hw)``, the block holding less for backward (None:
+            none; the plain blocks run).
         timm_prefix: timm's own model names for this family's sizes (``PREFIX + arch``), or
             None where timm has none of its own (pvt_mm registers ``pvt_tiny`` ... itself).
     """
@@ -74,8 +75,8 @@ class Family:
     arch_name: Callable[[Mapping[str, Any]], str | None]
     arch_of: Callable[[Mapping[str, Tensor]], dict]
     layouts: tuple[str, ...]
-    cpu_block: Callable[..., Tensor]
-    lean_block: Callable[..., Tensor]
+    cpu_block: Callable[..., Tensor] | None
+    lean_block: Callable[..., Tensor] | None
     timm_prefix: str | None = None
 
     @property

@@ -21,7 +21,7 @@ side in stage i, which makes 32x32 the smallest input the paper's arches accept;
 What every family shares (the stage loop, ``out_indices``, freezing, weights, input checks)
 is :mod:`pvt_mm.network.pyramid`; how the blocks run (the plain modules here, or the speed
 paths beside them) is chosen in :mod:`pvt_mm.network.dispatch`; weights come in through
-:mod:`pvt_mm.network.checkpoint`.
+:mod:`pvt_mm.network.weights`.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.fx import Proxy
 from torch.utils.checkpoint import checkpoint as gradient_checkpoint
 
-from .checkpoint import (PRETRAINED_FROM_BASE, CheckpointError, init_cfg_entries,
+from .weights import (PRETRAINED_FROM_BASE, CheckpointError, init_cfg_entries,
                          load_pretrained, pretrained_init_cfg)
 from .dispatch import SpeedSwitches, block_runner
 
@@ -122,8 +122,8 @@ class PyramidBackbone(BaseModule):
                  init_cfg: dict | list[dict] | None = None, pretrained: str | None = None,
                  num_classes: int = 0, layers: dict | None = None) -> None:
         if pretrained is not None:
-            init_cfg = pretrained_init_cfg(pretrained, init_cfg)
-        init_cfg_entries(init_cfg)  # a config that cannot be honoured fails when built
+            init_cfg = pretrained_init_cfg(pretrained, init_cfg, self.family)
+        init_cfg_entries(init_cfg, self.family)  # a config that cannot be honoured fails when built
         super().__init__(init_cfg=init_cfg)
         self._pretrained_arg = pretrained
         self.arch = arch
@@ -271,7 +271,7 @@ class PyramidBackbone(BaseModule):
         """Initialises as ``init_cfg`` says: a ``Pretrained`` entry loads its checkpoint
         strictly; otherwise the official random init (:meth:`random_init`), then any
         mmengine initializers listed."""
-        entries = init_cfg_entries(self.init_cfg)
+        entries = init_cfg_entries(self.init_cfg, self.family)
         pretrained = [c for c in entries if c['type'] == 'Pretrained']
         if pretrained:
             cfg = pretrained[0]

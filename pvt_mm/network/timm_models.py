@@ -32,7 +32,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._features import feature_take_indices
 from torch import Tensor, nn
 
-from .checkpoint import check_family, check_state_dict, fit_classifier_keys
+from .weights import check_family, check_state_dict, fit_classifier_keys
 from .pvt import PVT, PVTStage
 from .weight_layouts import LayoutError, convert_state_dict
 

@@ -33,9 +33,9 @@ PVTv2:
 :data:`pvt_mm.network.families.LAYOUT_FAMILY` says which network each layout is for (each
 family's entry lists its layouts). The classifier's keys carry
 over between the official and pvt_mm layouts; whether a model
-takes them (a classifier) or leaves them (a backbone) is :mod:`pvt_mm.network.checkpoint`'s call.
+takes them (a classifier) or leaves them (a backbone) is :mod:`pvt_mm.network.weights`'s call.
 
-Pure functions on dicts of tensors: no file is read here (that is :mod:`pvt_mm.network.checkpoint`)
+Pure functions on dicts of tensors: no file is read here (that is :mod:`pvt_mm.network.weights`)
 and no model is built. A layout that is no known PVT raises :class:`LayoutError`.
 """
 from __future__ import annotations

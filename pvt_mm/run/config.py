@@ -63,6 +63,29 @@ def _backbone_types() -> str:
         repr(a) for a in f.archs) for f in FAMILIES.values())
 
 
+def check_normalization(cfg: Any) -> None:
+    """Raises :class:`ConfigError` when the data preprocessor's ``mean`` or ``std`` would make
+    the network's input non-finite (a zero, negative or non-finite std, a non-finite mean).
+
+    Images are read as 8-bit pixels, so the preprocessor's constants are the one source of
+    NaN or infinite network inputs in a run; they are checked here, on the host, once, and
+    not in the backbone's forward, where reading the values would stall a GPU every step.
+    """
+    import math
+    pre = (cfg.get('model') or {}).get('data_preprocessor') or {}
+    for key in ('mean', 'std'):
+        values = pre.get(key)
+        if values is None:
+            continue
+        values = list(values) if isinstance(values, (list, tuple)) else [values]
+        bad = [v for v in values if not isinstance(v, (int, float)) or not math.isfinite(v)
+               or (key == 'std' and v <= 0)]
+        if bad:
+            raise ConfigError(f'model.data_preprocessor.{key}={values}: {bad} would make the '
+                              'network input non-finite; the std must be positive and both '
+                              'finite.')
+
+
 def load_config(path: str, cfg_options: dict | None = None) -> tuple[Any, Task]:
     """Reads a config (importing pvt_mm first), merges ``cfg_options``, returns (cfg, task).
 
@@ -70,7 +93,8 @@ def load_config(path: str, cfg_options: dict | None = None) -> tuple[Any, Task]:
 
     Raises:
         FileNotFoundError: no such file.
-        ConfigError: the model or backbone type is not registered (:func:`check_model_types`).
+        ConfigError: the model or backbone type is not registered (:func:`check_model_types`),
+            or the normalization would make the input non-finite (:func:`check_normalization`).
     """
     import pvt_mm  # noqa: F401  (registers pvt_mm.PVT even when the config forgets custom_imports)
     from mmengine.config import Config
@@ -83,6 +107,7 @@ def load_config(path: str, cfg_options: dict | None = None) -> tuple[Any, Task]:
     cfg.setdefault('default_scope', task.package)
     task.register_modules()
     check_model_types(cfg, task)
+    check_normalization(cfg)
     return cfg, task
 
 
@@ -119,5 +144,5 @@ def build_runner(cfg: Any) -> Any:
     return RUNNERS.build(cfg)
 
 
-__all__ = ['ConfigError', 'check_model_types', 'load_config', 'default_work_dir',
+__all__ = ['ConfigError', 'check_model_types', 'check_normalization', 'load_config', 'default_work_dir',
            'prepare_config', 'build_runner']

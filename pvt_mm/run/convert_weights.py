@@ -13,7 +13,7 @@ def convert_weights(src: str, dst: str, *, arch: str | None = None,
     ``dst`` (``.pth``, or ``.safetensors``) atomically. Returns a one-line summary."""
     import torch
 
-    from ..network.checkpoint import check_state_dict, infer_arch, load_pvt_state_dict
+    from ..network.weights import check_state_dict, infer_arch, load_pvt_state_dict
     from ..network.families import FAMILIES, LAYOUT_FAMILY
     from .fileio import atomic_write
 

@@ -13,7 +13,7 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
     """Evaluates ``checkpoint`` on the config's test set; returns the metrics.
 
     The checkpoint must fit the config's model key for key (else
-    :class:`pvt_mm.network.checkpoint.CheckpointError`, before any image is run). Its
+    :class:`pvt_mm.network.weights.CheckpointError`, before any image is run). Its
     ``backbone.`` keys may be in any published PVT layout (the official mmdet-2 detector
     checkpoints hold the official one): they are converted to pvt_mm's.
 
@@ -24,7 +24,7 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
     from mmengine.logging import print_log
     from mmengine.model import is_model_wrapper
 
-    from ..network.checkpoint import (check_model_state_dict, fit_backbone_keys,
+    from ..network.weights import (check_model_state_dict, fit_backbone_keys,
                                       read_model_checkpoint)
     from .amp import enable_amp_test, without_gpu_amp
     from .config import build_runner, prepare_config

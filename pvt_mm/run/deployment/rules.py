@@ -52,7 +52,7 @@ class ExportRules:
     def end2end(self, model: nn.Module, cfg: Any) -> tuple[nn.Module, list[str], dict]:
         """``(module, output_names, constants)`` for ``export_onnx.py --end2end``: ``module``
         maps a (1, 3, H, W) RGB 0-255 image to the task's predictions
-        (:mod:`pvt_mm.run.end2end`); ``constants`` are the thresholds written into the graph.
+        (:mod:`pvt_mm.run.deployment.graphs`); ``constants`` are the thresholds written into the graph.
 
         Raises:
             NotExportableError: the model's post-processing has no graph here (the reason).

@@ -320,7 +320,7 @@ PRETRAINED_FROM_BASE = (
     "checkpoint=PVT_WEIGHTS))) in your config, or pass --cfg-options model.pretrained=None.")
 
 
-def pretrained_init_cfg(pretrained: Any, init_cfg: Any) -> dict:
+def pretrained_init_cfg(pretrained: Any, init_cfg: Any, family: str = 'PVT') -> dict:
     """The ``init_cfg`` that the deprecated ``pretrained`` argument stands for.
 
     A location that holds no PVT weights (another network's ``open-mmlab://`` weights that
@@ -334,14 +334,14 @@ def pretrained_init_cfg(pretrained: Any, init_cfg: Any) -> dict:
     if not isinstance(pretrained, str):
         raise TypeError(f'pretrained must be a path or URL, got {type(pretrained).__name__}.')
     if init_cfg is not None:
-        raise ValueError(f'PVT got pretrained={pretrained!r} beside init_cfg={init_cfg}: give '
+        raise ValueError(f'{family} got pretrained={pretrained!r} beside init_cfg={init_cfg}: give '
                          f'the checkpoint once, in init_cfg. {PRETRAINED_FROM_BASE}')
-    warnings.warn("PVT(pretrained=...) is deprecated; use init_cfg=dict(type='Pretrained', "
+    warnings.warn(f"{family}(pretrained=...) is deprecated; use init_cfg=dict(type='Pretrained', "
                   'checkpoint=...).', DeprecationWarning, stacklevel=3)
     return dict(type='Pretrained', checkpoint=pretrained)
 
 
-def init_cfg_entries(init_cfg: Any) -> list[dict]:
+def init_cfg_entries(init_cfg: Any, family: str = 'PVT') -> list[dict]:
     """``init_cfg`` as a list of entries pvt_mm can honour, or a ValueError saying why not.
 
     One ``Pretrained`` entry (``checkpoint``, optional ``prefix`` and ``map_location``) sets
@@ -353,25 +353,25 @@ def init_cfg_entries(init_cfg: Any) -> list[dict]:
         init_cfg, (list, tuple)) else [init_cfg]
     for entry in entries:
         if not isinstance(entry, dict) or not isinstance(entry.get('type'), str):
-            raise ValueError(f'PVT init_cfg entries must be dicts with a type, got {entry!r}.')
+            raise ValueError(f'{family} init_cfg entries must be dicts with a type, got {entry!r}.')
     pretrained = [e for e in entries if e['type'] == 'Pretrained']
     others = [e for e in entries if e['type'] != 'Pretrained']
     if pretrained and others:
-        raise ValueError(f'PVT init_cfg {init_cfg} mixes a Pretrained checkpoint, which sets '
+        raise ValueError(f'{family} init_cfg {init_cfg} mixes a Pretrained checkpoint, which sets '
                          f'every weight, with initializers {[e["type"] for e in others]} that '
                          'would be overwritten: keep one or the other.')
     if len(pretrained) > 1:
-        raise ValueError(f'PVT init_cfg names {len(pretrained)} Pretrained checkpoints; give '
+        raise ValueError(f'{family} init_cfg names {len(pretrained)} Pretrained checkpoints; give '
                          'one.')
     for entry in pretrained:
         unknown = sorted(set(entry) - PRETRAINED_KEYS)
         if 'checkpoint' not in entry or unknown:
-            raise ValueError(f'PVT init_cfg {dict(entry)}: a Pretrained entry takes checkpoint '
+            raise ValueError(f'{family} init_cfg {dict(entry)}: a Pretrained entry takes checkpoint '
                              f'(required), prefix and map_location; '
                              f'{"unknown " + str(unknown) if unknown else "checkpoint missing"}.')
     for entry in others:
         if 'layer' not in entry and 'override' not in entry:
-            raise ValueError(f'PVT init_cfg {dict(entry)} names no layer or override, so '
+            raise ValueError(f'{family} init_cfg {dict(entry)} names no layer or override, so '
                              'mmengine would apply it to nothing; add e.g. '
                              "layer='Linear'.")
     return [dict(e) for e in entries]

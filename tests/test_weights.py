@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pvt_mm import PVT, CheckpointError
-from pvt_mm.network.checkpoint import load_pretrained, load_pvt_state_dict
+from pvt_mm.network.weights import load_pretrained, load_pvt_state_dict
 
 from conftest import official_state_dict
 
