@@ -47,13 +47,13 @@ def test_config_builds(path):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
-    from pvt_mm import PVT
+    from pvt_mm.network.families import FAMILIES, family_of
     cfg, task = load(path)
     # As the Runner does: names in the config resolve in the config's default scope.
     DefaultScope.get_instance(f'pvt_mm_test_{osp.basename(path)}', scope_name=cfg.default_scope)
     with torch.device('meta'):  # what is built, without memory or init time
         model = task.build_model(cfg)
-    assert isinstance(model.backbone, PVT)
+    assert family_of(model.backbone) is FAMILIES['PVTv2' if 'pvt_v2' in path else 'PVT']
     assert cfg.custom_imports['imports'] == ['pvt_mm']
     for split in ('train', 'val', 'test'):
         ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader']['dataset'])

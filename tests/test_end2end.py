@@ -55,10 +55,15 @@ def run_without_torch(args, installed=None, check=True):
 
 
 def install_pvt_deploy_alone(folder):
-    """``pip install ./pvt_deploy`` (its own package metadata) into ``folder``; its
-    dependencies are this environment's. Returns the installed METADATA text."""
+    """``pip install ./pvt_deploy`` (its own package metadata) into ``folder``, from a copy
+    (the build writes beside its sources); its dependencies are this environment's. Returns
+    the installed METADATA text."""
+    import shutil
+    source = osp.join(str(folder) + '_source', 'pvt_deploy')
+    shutil.copytree(osp.join(ROOT, 'pvt_deploy'), source,
+                    ignore=shutil.ignore_patterns('__pycache__', 'build', '*.egg-info'))
     run([PY, '-m', 'pip', 'install', '--quiet', '--no-deps', '--no-build-isolation',
-         '--disable-pip-version-check', '--target', str(folder), osp.join(ROOT, 'pvt_deploy')])
+         '--disable-pip-version-check', '--target', str(folder), source])
     meta = next(osp.join(folder, d, 'METADATA') for d in os.listdir(folder)
                 if d.startswith('pvt_deploy') and d.endswith('.dist-info'))
     return open(meta).read()

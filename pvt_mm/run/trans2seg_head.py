@@ -41,7 +41,7 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
 
-from ..network.pvt import init_linears_and_norms
+from ..network.pyramid import init_linears_and_norms
 from ..registry import MODELS
 
 
