@@ -9,10 +9,11 @@ setup:
 demo: setup
 	@bash scripts/demo.sh
 
-# The full suite: what CI runs (.ci/run).
+# The full suite: what CI runs (.ci/run). One pytest-xdist worker per core, each with its share
+# of the threads (tests/conftest.py); tests that share a trained toy stay on one worker.
 test: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n auto --dist loadgroup
 
-# A few minutes: everything but the end-to-end training runs marked slow.
+# A few minutes, in one process with every core: everything but the tests marked slow.
 test-quick: setup
 	$(PY) -m pytest tests -m "not slow"

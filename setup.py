@@ -24,7 +24,8 @@ EXTRAS = {
     # both install cv2). pvt_deploy alone, without torch: pip install ./pvt_deploy.
     'deploy': ['onnx', 'onnxscript', 'onnxruntime', 'openvino', 'numpy', 'opencv-python'],
     # transformers: its own Pvt classes write the HF-layout files the tests load.
-    'tests': ['pytest', 'hypothesis', 'transformers'],
+    # pytest-xdist: make test runs a worker per core.
+    'tests': ['pytest', 'pytest-xdist', 'hypothesis', 'transformers'],
 }
 EXTRAS['all'] = sorted({r for k in ('det', 'seg', 'cls', 'deploy') for r in EXTRAS[k]}
                        | {'tensorboard'})

@@ -25,7 +25,7 @@ pins_hash() {
 stack_imports() {
   "$PY" - <<'PY' >/dev/null 2>&1
 import torch, torchvision, timm, mmcv, mmengine, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm
-import onnx, onnxscript, onnxruntime, openvino, pvt_deploy
+import onnx, onnxscript, onnxruntime, openvino, pvt_deploy, xdist
 from mmcv.ops import nms
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]])
 nms(boxes, torch.tensor([0.9, 0.8]), 0.5)

@@ -23,7 +23,13 @@ from pvt_mm.network.arch import resolve_arch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-torch.set_num_threads(max(1, os.cpu_count() or 1))
+# One process: every core. Under pytest-xdist (make test runs a worker per core), each worker
+# and the tools it starts get their share, so that workers never oversubscribe the cores.
+WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+THREADS = max(1, (os.cpu_count() or 1) // WORKERS)
+torch.set_num_threads(THREADS)
+if WORKERS > 1:
+    os.environ['OMP_NUM_THREADS'] = str(THREADS)
 
 FP32_EPS = torch.finfo(torch.float32).eps
 WIDEST_REDUCTION = 2048  # the longest dot product in PVT: stage 4's MLP (512 x 4 hidden)
@@ -98,6 +104,39 @@ def mini_data(tmp_path_factory):
     run([PY, 'tools/data/make_toy_data.py', '--out', str(out), '--train', '8', '--val', '4',
          '--seed', '1'])
     return out
+
+
+@pytest.fixture(scope='session')
+def toy_data(tmp_path_factory):
+    """The bundled toy set as make_toy_data.py makes it by default (seed 0: 64 training and
+    16 validation images, COCO and ADE20K layouts), made once per test process."""
+    out = tmp_path_factory.mktemp('toy')
+    run([PY, 'tools/data/make_toy_data.py', '--out', str(out)])
+    return out
+
+
+@pytest.fixture(scope='session')
+def trained(tmp_path_factory, toy_data):
+    """``trained(config, *options)``: tools/train.py on the toy set, run once per config and
+    options in a test process and shared by every test that asks (each toy is trained once
+    per test run; tests that share one are kept on one pytest-xdist worker by an
+    ``xdist_group`` mark). Returns the work dir, the training output, the last checkpoint
+    and the data root."""
+    cache = {}
+
+    def train(config, *options):
+        key = (config, options)
+        if key not in cache:
+            layout = 'ade/ADEChallengeData2016' if config.startswith(('fpn_', 'trans2seg_')) \
+                else 'coco/'
+            data = str(toy_data / layout)
+            work = tmp_path_factory.mktemp(osp.splitext(config)[0])
+            output = run([PY, 'tools/train.py', osp.join(TOY, config), '--work-dir', str(work),
+                          '--data-root', data, *options])
+            cache[key] = dict(work=work, output=output, checkpoint=last_checkpoint(str(work)),
+                              data=data)
+        return cache[key]
+    return train
 
 
 @pytest.fixture(scope='session')

@@ -112,6 +112,7 @@ def _same_detections(onnx_pred, torch_pred):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group('demo')
 def test_retinanet_onnx_gives_tools_tests_detections(tmp_path, demo_run):
     """The demo's 12-epoch toy RetinaNet, exported once with --dynamic, run by onnx_infer.py
     on toy images that preprocess to two sizes (128x160 and 96x160): the detections that
@@ -166,19 +167,18 @@ def test_retinanet_onnx_gives_tools_tests_detections(tmp_path, demo_run):
 
 
 @pytest.mark.slow
-def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, mini_data):
-    """A toy Semantic FPN (8 iterations), exported once with --dynamic: onnx_infer.py's label
-    maps are tools/test.py's (its --out PNGs, the background a class) at two
-    input sizes. Its scale heads upsample with mmseg's Upsample, whose Python size arithmetic
-    pvt_mm.run.deployment keeps symbolic: without that the graph returned the example's size."""
+@pytest.mark.xdist_group('fpn_pvt_t')
+def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, trained, toy_data):
+    """The toy Semantic FPN trained once per test run (60 iterations), exported once with
+    --dynamic: onnx_infer.py's label maps are tools/test.py's (its --out PNGs, the background
+    a class) at two input sizes. Its scale heads upsample with mmseg's Upsample, whose Python
+    size arithmetic pvt_mm.run.deployment keeps symbolic: without that the graph returned the
+    example's size."""
     from PIL import Image
+    from test_tools_e2e import FPN_60
     config = osp.join(TOY, 'fpn_pvt_t_toy.py')
     work = str(tmp_path / 'work')
-    run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root',
-         str(mini_data / 'ade' / 'ADEChallengeData2016'), '--cfg-options',
-         'train_cfg.max_iters=8', 'train_cfg.val_interval=8',
-         'default_hooks.checkpoint.interval=8', 'param_scheduler.0.end=8'])
-    ckpt = osp.join(work, 'iter_8.pth')
+    ckpt = trained(*FPN_60)['checkpoint']
     onnx_file = str(tmp_path / 'fpn.onnx')
     out = run([PY, 'tools/deployment/export_onnx.py', config, ckpt, '--out', onnx_file,
                '--dynamic', '--shape', '128', '160', '--check-shape', '96', '160',
@@ -193,7 +193,7 @@ def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, mini_data):
     wide = tmp_path / 'wide'
     run([PY, 'tools/data/make_toy_data.py', '--out', str(wide), '--train', '1', '--val', '1',
          '--width', '200', '--height', '120', '--seed', '3'])
-    for root in (mini_data, wide):
+    for root in (toy_data, wide):
         data = root / 'ade' / 'ADEChallengeData2016'
         pngs = tmp_path / f'pred_{root.name}'
         run([PY, 'tools/test.py', config, ckpt, '--work-dir', work, '--data-root', str(data),
@@ -238,6 +238,7 @@ def test_parts_that_do_not_export_are_named(tmp_path):
 
 # ---- PVTv2 ----
 
+@pytest.mark.slow
 def test_pvt_v2_backbone_exports_for_every_size(tmp_path):
     """PVTv2-b0's pyramid, one dynamic graph: onnxruntime gives PyTorch's maps at sizes that
     are not multiples of 32, tall and wide (padding makes every map a ceiling)."""

@@ -133,6 +133,7 @@ def test_dense_detector_graph_gives_mmdets_predictions(config):
     assert boxes.shape == (0, 4) and len(_upstream_detections(model, _image(128, 160))[1]) == 0
 
 
+@pytest.mark.slow
 def test_detector_exports_end_to_end_for_every_size(tmp_path):
     """RetinaNet exported with --end2end --dynamic: traced at 256x256 (its coarsest level,
     stride 128, 2 wide), NonMaxSuppression in the graph, the metadata a runner needs, and
@@ -205,6 +206,7 @@ def test_segmentor_and_classifier_graphs_give_the_upstream_predictions(tmp_path)
                                probabilities.numpy(), rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_detr_graph_makes_its_padding_mask_from_the_input(tmp_path):
     """DETR, whose transformer masks the padding from each image's size: the graph's module
     gives mmdet's predict at two sizes (one padded, one not), and the exported graph, traced
@@ -227,6 +229,7 @@ def test_detr_graph_makes_its_padding_mask_from_the_input(tmp_path):
                  end2end=True, dynamic=True, check_shapes=[(100, 150)], repeat=1)
 
 
+@pytest.mark.slow
 def test_mask_rcnn_graph_gives_mmdets_boxes_and_masks(tmp_path):
     """Mask R-CNN (random weights): the graph's module (RPN proposals with NMS per level,
     torchvision's RoIAlign, the box head's per-class decoding and NMS, the mask head) gives
@@ -342,6 +345,7 @@ def test_runner_resizes_as_the_test_pipeline(tmp_path, config, size):
         np.testing.assert_allclose(got.scale, expected['scale_factor'], rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_runner_without_torch_classifies_as_pytorch(tmp_path):
     """The toy classifier (random weights) exported with --end2end and run by
     ``python -m pvt_deploy`` in a process where importing torch raises: the probabilities of

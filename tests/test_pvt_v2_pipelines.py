@@ -23,10 +23,8 @@ FPN_V2_MIOU_BAR = 50.0
 
 
 @pytest.fixture(scope='module')
-def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp('toy_v2')
-    run([PY, 'tools/data/make_toy_data.py', '--out', str(root)])
-    return root
+def toy(toy_data):
+    return toy_data
 
 
 def test_retinanet_v2_toy_learns_then_test_show_dir_and_demo(toy, tmp_path):

@@ -94,6 +94,7 @@ UPERNET_WITH_PVT = '''
 '''
 
 
+@pytest.mark.slow
 def test_an_mmseg_base_for_another_backbone_says_what_to_write(tmp_path):
     """upernet_r50's base sets model.pretrained to ResNet weights, which mmseg hands to the
     backbone: loading them fails, naming the value, where it came from and the line to write

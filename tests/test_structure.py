@@ -8,6 +8,8 @@ import os.path as osp
 import re
 import subprocess
 
+import pytest
+
 from conftest import PY, ROOT
 
 PKG = osp.join(ROOT, 'pvt_mm')
@@ -155,6 +157,7 @@ def test_import_pvt_mm_leaves_openmmlab_task_packages_alone():
     assert json.loads(proc.stdout.splitlines()[-1]) == [[], True, True, True]
 
 
+@pytest.mark.slow
 def test_the_seg_visualizer_fix_applies_when_mmseg_comes_later_or_first():
     check = ('from mmseg.visualization import SegLocalVisualizer\n'
              'assert getattr(SegLocalVisualizer.add_datasample, "_pvt_mm_contiguous", False)\n'

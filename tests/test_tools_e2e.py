@@ -30,20 +30,24 @@ def test_generator_is_deterministic(tmp_path):
 
 
 @pytest.mark.parametrize('config, keys, no_thr', [
-    ('retinanet_pvt_t_toy.py', ['coco/bbox_mAP', 'coco/bbox_mAP_50'], 'model.test_cfg.score_thr=0'),
-    ('mask_rcnn_pvt_t_toy.py', ['coco/bbox_mAP', 'coco/segm_mAP'],
-     'model.test_cfg.rcnn.score_thr=0'),
+    pytest.param('retinanet_pvt_t_toy.py', ['coco/bbox_mAP', 'coco/bbox_mAP_50'],
+                 'model.test_cfg.score_thr=0', marks=pytest.mark.xdist_group('demo')),
+    pytest.param('mask_rcnn_pvt_t_toy.py', ['coco/bbox_mAP', 'coco/segm_mAP'],
+                 'model.test_cfg.rcnn.score_thr=0', marks=pytest.mark.xdist_group('mask_rcnn_pvt_t')),
 ])
-def test_detection_train_then_test(tmp_path, mini_data, config, keys, no_thr):
-    """A model trained for two iterations scores below mmdet's 0.05 threshold everywhere, and
-    CocoMetric computes nothing from no predictions; the threshold is lifted to score them."""
-    work = str(tmp_path / 'work')
-    data = str(mini_data / 'coco') + '/'
-    out = run([PY, 'tools/train.py', osp.join(TOY, config), '--work-dir', work,
-               '--data-root', data, *FEW_EPOCHS])
-    assert 'pkg_resources' not in out  # mmengine's deprecated-API noise is filtered
-    ckpt = last_checkpoint(work)
-    assert osp.basename(ckpt) == 'epoch_1.pth'
+def test_detection_train_then_test(tmp_path, request, config, keys, no_thr):
+    """The toy trained once per test run (RetinaNet: the README's demo run; Mask R-CNN: the
+    run that test_mask_rcnn_toy_learns checks), then tools/test.py with --out and --show-dir,
+    every score kept (a threshold of 0), the converter and init_cfg on its checkpoint."""
+    if config.startswith('retinanet'):
+        demo = request.getfixturevalue('demo_run')
+        trained = dict(output=demo['output'], checkpoint=demo['checkpoint'],
+                       data=str(demo['data'] / 'coco') + '/')
+    else:
+        trained = request.getfixturevalue('trained')(config)
+    work, data, ckpt = str(tmp_path / 'work'), trained['data'], trained['checkpoint']
+    assert 'pkg_resources' not in trained['output']  # mmengine's deprecated-API noise is filtered
+    assert osp.basename(ckpt) == 'epoch_12.pth'
     out = run([PY, 'tools/test.py', osp.join(TOY, config), ckpt, '--work-dir', work,
                '--data-root', data, '--out', str(tmp_path / 'preds.pkl'),
                '--show-dir', 'shown', '--cfg-options', no_thr])
@@ -53,7 +57,7 @@ def test_detection_train_then_test(tmp_path, mini_data, config, keys, no_thr):
     assert 'Average Precision' in out  # pycocotools' own summary
     assert (tmp_path / 'preds.pkl').stat().st_size > 0
     shown = [f for _, _, fs in os.walk(work) for f in fs if f.startswith('toy_val_')]
-    assert len(shown) == 4  # one drawn prediction per validation image
+    assert len(shown) == 16  # one drawn prediction per validation image
     # The checkpoint mmengine wrote initialises a backbone: through the converter (with and
     # without --prefix) and through init_cfg, weights_only kept on.
     for extra in ([], ['--prefix', 'backbone.']):
@@ -67,24 +71,28 @@ def test_detection_train_then_test(tmp_path, mini_data, config, keys, no_thr):
     assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
 
 
-def test_segmentation_train_then_test(tmp_path, mini_data):
-    work = str(tmp_path / 'work')
-    data = str(mini_data / 'ade' / 'ADEChallengeData2016')
+FPN_60 = ('fpn_pvt_t_toy.py', '--cfg-options', 'train_cfg.max_iters=60',
+          'train_cfg.val_interval=60', 'default_hooks.checkpoint.interval=60',
+          'param_scheduler.0.end=60')
+
+
+@pytest.mark.xdist_group('fpn_pvt_t')
+def test_segmentation_train_then_test(tmp_path, trained):
+    """The toy Semantic FPN trained once per test run (60 iterations, what
+    test_segmentation_toy_learns checks), then tools/test.py with --out and --show-dir."""
+    run_ = trained(*FPN_60)
+    work, data, ckpt = str(tmp_path / 'work'), run_['data'], run_['checkpoint']
     config = osp.join(TOY, 'fpn_pvt_t_toy.py')
-    run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data, '--cfg-options',
-         'train_cfg.max_iters=4', 'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=4',
-         'param_scheduler.0.end=4'])
-    ckpt = last_checkpoint(work)
-    assert osp.basename(ckpt) == 'iter_4.pth'
+    assert osp.basename(ckpt) == 'iter_60.pth'
     show_dir = 'shown_seg_e2e'
     metrics = metrics_of(run([PY, 'tools/test.py', config, ckpt, '--work-dir', work,
                               '--data-root', data, '--out', str(tmp_path / 'pred'),
                               '--show-dir', show_dir]))
     assert 0.0 <= metrics['mIoU'] <= 100.0 and 0.0 <= metrics['aAcc'] <= 100.0, metrics
-    assert len(list((tmp_path / 'pred').glob('*.png'))) == 4  # mmseg's --out: label maps
+    assert len(list((tmp_path / 'pred').glob('*.png'))) == 16  # mmseg's --out: label maps
     # --show-dir: mmdet's rule, <work_dir>/<timestamp>/<show_dir>/<image name>, not the cwd.
     drawn = sorted(p.name for p in (tmp_path / 'work').glob(f'*/{show_dir}/*'))
-    assert drawn == [f'toy_val_{i:05d}.jpg' for i in range(4)], drawn
+    assert drawn == [f'toy_val_{i:05d}.jpg' for i in range(16)], drawn
     assert not os.path.exists(osp.join(ROOT, show_dir))
 
 
@@ -164,6 +172,7 @@ def test_downstream_config_with_mmdets_own_train_script(tmp_path, mini_data):
     assert (tmp_path / 'work' / 'iter_1.pth').exists()
 
 
+@pytest.mark.xdist_group('demo')
 def test_readme_demo_learns(demo_run):
     """The README's main job (scripts/demo.sh): a 12-epoch toy RetinaNet clears a box-mAP bar.
 
@@ -183,6 +192,7 @@ def test_readme_demo_learns(demo_run):
     assert re.search(r'curves of loss.*coco/bbox_mAP.* written to', out), out[-2000:]
 
 
+@pytest.mark.xdist_group('demo')
 def test_bf16_evaluation_matches_fp32(tmp_path, demo_run):
     """tools/test.py --amp on the demo's toy RetinaNet: on a CPU with native bf16 the network
     runs in bf16 (the scores move) and box mAP stays within 0.01 of fp32 (measured on an
@@ -216,32 +226,27 @@ def test_bf16_evaluation_matches_fp32(tmp_path, demo_run):
 MASK_RCNN_BOX_BAR, MASK_RCNN_MASK_BAR = 0.25, 0.30
 
 
-def test_mask_rcnn_toy_learns(tmp_path):
+@pytest.mark.xdist_group('mask_rcnn_pvt_t')
+def test_mask_rcnn_toy_learns(tmp_path, trained):
     """The toy Mask R-CNN, 12 epochs on the demo's toy set (seed 0): box and mask mAP clear
     bars set from measurement (docs/configs.md). With channels-last maps handed to the neck
     it does not learn (box 0.002): mmcv's CPU RoIAlign misreads them
     (tests/test_configs.py::test_roi_heads_read_nchw_contiguous_maps)."""
-    run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
-    config = osp.join(TOY, 'mask_rcnn_pvt_t_toy.py')
-    work, data = str(tmp_path / 'work'), str(tmp_path / 'toy' / 'coco') + '/'
-    run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data])
-    metrics = metrics_of(run([PY, 'tools/test.py', config, osp.join(work, 'epoch_12.pth'),
+    config = 'mask_rcnn_pvt_t_toy.py'
+    run_ = trained(config)
+    work, data = str(tmp_path / 'work'), run_['data']
+    metrics = metrics_of(run([PY, 'tools/test.py', osp.join(TOY, config), run_['checkpoint'],
                               '--work-dir', work, '--data-root', data]))
     assert metrics['coco/bbox_mAP'] >= MASK_RCNN_BOX_BAR, metrics
     assert metrics['coco/segm_mAP'] >= MASK_RCNN_MASK_BAR, metrics
 
 
-def test_segmentation_toy_learns(tmp_path):
+@pytest.mark.xdist_group('fpn_pvt_t')
+def test_segmentation_toy_learns(trained):
     """Semantic FPN on the toy set, the background one of its 4 classes: measured mIoU 89.4
     after the config's 200 iterations (seed 0); after the 60 run here 70.4, 57.9 and 58.8 on
     toy sets of generator seeds 0, 1, 2; the bar is 55."""
-    run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
-    work = str(tmp_path / 'work')
-    config = osp.join(TOY, 'fpn_pvt_t_toy.py')
-    data = str(tmp_path / 'toy' / 'ade' / 'ADEChallengeData2016')
-    out = run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data,
-               '--cfg-options', 'train_cfg.max_iters=60', 'train_cfg.val_interval=60',
-               'default_hooks.checkpoint.interval=60', 'param_scheduler.0.end=60'])
+    out = trained(*FPN_60)['output']
     miou = float(re.findall(r'mIoU: ([0-9.]+)', out)[-1])
     assert miou >= 55.0, out[-2000:]
 
@@ -251,13 +256,12 @@ def test_segmentation_toy_learns(tmp_path):
 TRANS2SEG_MIOU_BAR = 60.0
 
 
-def test_trans2seg_toy_learns(tmp_path):
+def test_trans2seg_toy_learns(tmp_path, toy_data):
     """PVT-Tiny + Trans2Seg on the demo's toy set (seed 0): train, then tools/test.py on the
     checkpoint, whose mIoU clears the bar."""
-    run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
     config = osp.join(TOY, 'trans2seg_pvt_t_toy.py')
     work = str(tmp_path / 'work')
-    data = str(tmp_path / 'toy' / 'ade' / 'ADEChallengeData2016')
+    data = str(toy_data / 'ade' / 'ADEChallengeData2016')
     run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data])
     out = run([PY, 'tools/test.py', config, osp.join(work, 'iter_400.pth'), '--work-dir', work,
                '--data-root', data])
@@ -272,10 +276,9 @@ def test_trans2seg_toy_learns(tmp_path):
 DETR_LOSS_RATIO_BAR = 0.7
 
 
-def test_detr_toy_trains_and_evaluates(tmp_path):
-    run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
+def test_detr_toy_trains_and_evaluates(tmp_path, toy_data):
     config = osp.join(TOY, 'detr_pvt_t_toy.py')
-    work, data = str(tmp_path / 'work'), str(tmp_path / 'toy' / 'coco') + '/'
+    work, data = str(tmp_path / 'work'), str(toy_data / 'coco') + '/'
     out = run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data])
     losses = [float(v) for v in re.findall(r'Epoch\(train\).*?\sloss: ([0-9.]+)', out)]
     assert len(losses) >= 20, out[-2000:]
@@ -290,12 +293,11 @@ def test_detr_toy_trains_and_evaluates(tmp_path):
 CLS_TOP1_BAR = 70.0
 
 
-def test_classifier_toy_learns_then_test_and_demo(tmp_path):
+def test_classifier_toy_learns_then_test_and_demo(tmp_path, toy_data):
     """The toy PVT-Tiny classifier: tools/train.py, tools/test.py (top-1 over the bar, --out
     and --show-dir) and tools/demo.py (the top classes printed)."""
-    run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
     config = osp.join(TOY, 'pvt_t_cls_toy.py')
-    work, data = str(tmp_path / 'work'), str(tmp_path / 'toy' / 'imagenet')
+    work, data = str(tmp_path / 'work'), str(toy_data / 'imagenet')
     run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data])
     ckpt = osp.join(work, 'epoch_30.pth')
     metrics = metrics_of(run([PY, 'tools/test.py', config, ckpt, '--work-dir', work,
@@ -314,11 +316,10 @@ def test_classifier_toy_learns_then_test_and_demo(tmp_path):
 
 
 # Measured as above with the toy PVTv2-b0 classifier (about 45 s): top-1 100.0 / 100.0 / 93.75.
-def test_pvt_v2_classifier_toy_learns(tmp_path):
+def test_pvt_v2_classifier_toy_learns(tmp_path, toy_data):
     """configs/toy/pvt_v2_b0_cls_toy.py: tools/train.py then tools/test.py over the bar."""
-    run([PY, 'tools/data/make_toy_data.py', '--out', str(tmp_path / 'toy')])
     config = osp.join(TOY, 'pvt_v2_b0_cls_toy.py')
-    work, data = str(tmp_path / 'work'), str(tmp_path / 'toy' / 'imagenet')
+    work, data = str(tmp_path / 'work'), str(toy_data / 'imagenet')
     run([PY, 'tools/train.py', config, '--work-dir', work, '--data-root', data])
     trained = torch.load(osp.join(work, 'epoch_30.pth'), map_location='cpu', weights_only=False)
     assert 'backbone.stages.0.blocks.0.mlp.dwconv.weight' in trained['state_dict']  # PVTv2's

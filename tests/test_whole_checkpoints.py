@@ -50,6 +50,7 @@ def predictions(path):
         return pickle.load(f)
 
 
+@pytest.mark.slow
 def test_official_mmdet2_file_predicts_what_the_converted_weights_do(files, mini_data, tmp_path):
     data = str(mini_data / 'coco') + '/'
     outs = {}
