@@ -59,7 +59,7 @@ class ExportRules:
         """
         try:
             module, names = self._end2end(model, cfg)
-        except ValueError as e:  # end2end.NotEnd2EndError
+        except ValueError as e:  # graphs.NotEnd2EndError
             raise NotExportableError(str(e)) from None
         return module, names, module.constants()
 
