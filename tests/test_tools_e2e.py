@@ -29,16 +29,16 @@ def test_generator_is_deterministic(tmp_path):
     assert all(len(a['segmentation'][0]) >= 6 for a in ann['annotations'])
 
 
-@pytest.mark.parametrize('config, keys, no_thr', [
+@pytest.mark.parametrize('config, keys', [
     pytest.param('retinanet_pvt_t_toy.py', ['coco/bbox_mAP', 'coco/bbox_mAP_50'],
-                 'model.test_cfg.score_thr=0', marks=pytest.mark.xdist_group('demo')),
+                 marks=pytest.mark.xdist_group('demo')),
     pytest.param('mask_rcnn_pvt_t_toy.py', ['coco/bbox_mAP', 'coco/segm_mAP'],
-                 'model.test_cfg.rcnn.score_thr=0', marks=pytest.mark.xdist_group('mask_rcnn_pvt_t')),
+                 marks=pytest.mark.xdist_group('mask_rcnn_pvt_t')),
 ])
-def test_detection_train_then_test(tmp_path, request, config, keys, no_thr):
+def test_detection_train_then_test(tmp_path, request, config, keys):
     """The toy trained once per test run (RetinaNet: the README's demo run; Mask R-CNN: the
     run that test_mask_rcnn_toy_learns checks), then tools/test.py with --out and --show-dir,
-    every score kept (a threshold of 0), the converter and init_cfg on its checkpoint."""
+    and the converter and init_cfg on its checkpoint."""
     if config.startswith('retinanet'):
         demo = request.getfixturevalue('demo_run')
         trained = dict(output=demo['output'], checkpoint=demo['checkpoint'],
@@ -50,7 +50,7 @@ def test_detection_train_then_test(tmp_path, request, config, keys, no_thr):
     assert osp.basename(ckpt) == 'epoch_12.pth'
     out = run([PY, 'tools/test.py', osp.join(TOY, config), ckpt, '--work-dir', work,
                '--data-root', data, '--out', str(tmp_path / 'preds.pkl'),
-               '--show-dir', 'shown', '--cfg-options', no_thr])
+               '--show-dir', 'shown'])
     metrics = metrics_of(out)
     for key in keys:
         assert 0.0 <= metrics[key] <= 1.0, metrics
