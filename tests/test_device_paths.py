@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import FP32_EPS, rounding_atol
-from pvt_mm import PVT, PVTv2
+from pvt_mm import PVT
 from pvt_mm.network.families import FAMILIES
 
 ALL_ARCHS = [(f.name, arch) for f in FAMILIES.values() for arch in f.archs]

@@ -12,7 +12,7 @@ import textwrap
 import pytest
 import torch
 
-from conftest import FEW_EPOCHS, PY, ROOT, TOY, last_checkpoint, metrics_of, run
+from conftest import FEW_EPOCHS, PY, ROOT, TOY, metrics_of, run
 
 # Real tool runs as subprocesses: minutes in all; `make test-quick` leaves them out.
 pytestmark = pytest.mark.slow

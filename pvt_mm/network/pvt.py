@@ -26,7 +26,6 @@ paths beside them) is chosen in :mod:`pvt_mm.network.dispatch`; weights come in 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -98,6 +98,12 @@ class PyramidStage(nn.Module):
         return tokens.view(B, hw[0], hw[1], -1).permute(0, 3, 1, 2)
 
 
+def _switch(name: str, doc: str) -> property:
+    """A backbone attribute that reads and sets ``name`` of its shared ``switches``."""
+    return property(lambda self: getattr(self.switches, name),
+                    lambda self, value: setattr(self.switches, name, bool(value)), doc=doc)
+
+
 class PyramidBackbone(BaseModule):
     """The four-stage pyramid around a family's stages (not registered: build
     :class:`pvt_mm.PVT` or :class:`pvt_mm.PVTv2`).
@@ -199,39 +205,19 @@ class PyramidBackbone(BaseModule):
     @property
     def is_classifier(self) -> bool:
         """Whether the model holds a classifier (and its checkpoint keys)."""
-        return self.num_classes > 0 and hasattr(self, 'head')
+        return self.num_classes > 0
 
     @property
     def out_channels(self) -> list[int]:
         """Channels of each returned feature map, in output order."""
         return [self.arch['embed_dims'][i] for i in self.out_indices]
 
-    @property
-    def with_cp(self) -> bool:
-        """Gradient checkpointing of every block while training (less memory)."""
-        return self.switches.with_cp
-
-    @with_cp.setter
-    def with_cp(self, value: bool) -> None:
-        self.switches.with_cp = bool(value)
-
-    @property
-    def cpu_fast_paths(self) -> bool:
-        """The CPU paths (:mod:`pvt_mm.network.cpu_fast_paths`) for CPU tensors in eager mode."""
-        return self.switches.cpu_fast_paths
-
-    @cpu_fast_paths.setter
-    def cpu_fast_paths(self, value: bool) -> None:
-        self.switches.cpu_fast_paths = bool(value)
-
-    @property
-    def lean_backward(self) -> bool:
-        """The lean-backward path (:mod:`pvt_mm.network.lean_backward`) on every device."""
-        return self.switches.lean_backward
-
-    @lean_backward.setter
-    def lean_backward(self, value: bool) -> None:
-        self.switches.lean_backward = bool(value)
+    with_cp = _switch('with_cp', 'Gradient checkpointing of every block while training '
+                      '(less memory).')
+    cpu_fast_paths = _switch('cpu_fast_paths', 'The CPU paths (:mod:`pvt_mm.network.'
+                             'cpu_fast_paths`) for CPU tensors in eager mode.')
+    lean_backward = _switch('lean_backward', 'The lean-backward path (:mod:`pvt_mm.network.'
+                            'lean_backward`) on every device.')
 
     def attention_modules(self) -> list[nn.Module]:
         return [block.attn for stage in self.stages for block in stage.blocks]

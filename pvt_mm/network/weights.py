@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse

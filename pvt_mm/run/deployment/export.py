@@ -18,7 +18,6 @@ at least 2, so a dynamic graph is traced for inputs whose smallest map is 2 wide
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import sys
 import time
