@@ -7,6 +7,7 @@ import json
 import os
 import os.path as osp
 import re
+import subprocess
 import textwrap
 
 import pytest
@@ -58,12 +59,18 @@ def test_detection_train_then_test(tmp_path, request, config, keys):
     assert (tmp_path / 'preds.pkl').stat().st_size > 0
     shown = [f for _, _, fs in os.walk(work) for f in fs if f.startswith('toy_val_')]
     assert len(shown) == 16  # one drawn prediction per validation image
-    # The checkpoint mmengine wrote initialises a backbone: through the converter (with and
-    # without --prefix) and through init_cfg, weights_only kept on.
-    for extra in ([], ['--prefix', 'backbone.']):
-        dst = tmp_path / f'backbone{len(extra)}.pth'
-        out = run([PY, 'tools/model_converters/pvt_to_pvt_mm.py', ckpt, str(dst), *extra])
-        assert 'pvt_mm layout, PVT-tiny' in out, out[-2000:]
+    # The checkpoint mmengine wrote, through the converter: whole (checked against its
+    # config), and its backbone alone (--prefix); and through init_cfg, weights_only kept on.
+    converter = 'tools/model_converters/pvt_to_pvt_mm.py'
+    out = run([PY, converter, ckpt, str(tmp_path / 'whole.pth'), '--config',
+               osp.join(TOY, config)])
+    assert "(whole model, pvt_mm layout, PVT-tiny, already in pvt_mm's layout, checked " \
+        'against' in out, out[-2000:]
+    whole = torch.load(tmp_path / 'whole.pth', weights_only=False)
+    assert whole['meta']['dataset_meta']['classes'] == ('rectangle', 'ellipse', 'triangle')
+    dst = tmp_path / 'backbone.pth'
+    out = run([PY, converter, ckpt, str(dst), '--prefix', 'backbone.'])
+    assert 'pvt_mm layout, PVT-tiny' in out, out[-2000:]
     from pvt_mm import PVT
     model = PVT('tiny', init_cfg=dict(type='Pretrained', checkpoint=ckpt, prefix='backbone.'))
     model.init_weights()
@@ -369,3 +376,27 @@ def test_mmsegs_browse_dataset_draws_a_pvt_config(tmp_path, mini_data):
          f'train_dataloader.dataset.data_root={mini_data / "ade" / "ADEChallengeData2016"}'],
         env={'PYTHONPATH': ROOT})
     assert len(list(out.glob('vis_data/vis_image/toy_train_*.png'))) == 8
+
+
+@pytest.mark.slow
+def test_the_own_script_recipes_of_install_md_run_as_written(tmp_path, mini_data):
+    """docs/install.md's two scripts (pvt_mm's prepare_config, and mmengine's plain
+    Config.fromfile + Runner.from_cfg), unchanged, from a folder laid out as the checkout is
+    (configs/, the toy set in data/toy/, here the small one): each trains the toy RetinaNet
+    and writes its checkpoint where the script says."""
+    text = open(osp.join(ROOT, 'docs', 'install.md')).read()
+    section = text.split('## Running a config from your own script')[1].split('\n## ')[0]
+    scripts = re.findall(r'```python\n(.*?)```', section, re.S)
+    assert len(scripts) == 2 and 'Runner.from_cfg(cfg)' in scripts[1], scripts
+    os.symlink(osp.join(ROOT, 'configs'), tmp_path / 'configs')
+    (tmp_path / 'data').mkdir()
+    os.symlink(mini_data, tmp_path / 'data' / 'toy')
+    for i, script in enumerate(scripts):
+        (tmp_path / f'recipe{i}.py').write_text(script)
+    # Both in one process (one import of the stack), each as `python recipeN.py` runs it.
+    both = 'import runpy\nfor i in (0, 1):\n    runpy.run_path(f"recipe{i}.py", run_name="__main__")'
+    proc = subprocess.run([PY, '-c', both], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    for work in ('mine', 'retinanet_pvt_t_toy'):
+        assert (tmp_path / 'work_dirs' / work / 'epoch_12.pth').is_file(), work

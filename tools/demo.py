@@ -31,7 +31,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    demo(**vars(parse_args(argv)))
+    return demo(**vars(parse_args(argv)))
 
 
 if __name__ == '__main__':

@@ -129,7 +129,7 @@ def load_pvt_state_dict(source: str, prefix: str | None = None,
         raise CheckpointError(f'{source}: {e}') from None
 
 
-def _mismatches(model: nn.Module, state_dict: Mapping[str, Tensor]
+def mismatches(model: nn.Module, state_dict: Mapping[str, Tensor]
                 ) -> tuple[list[str], list[str], list[str]]:
     """The keys ``model`` has and the file lacks, the reverse, and the mis-shaped ones."""
     expected = model.state_dict()
@@ -140,29 +140,16 @@ def _mismatches(model: nn.Module, state_dict: Mapping[str, Tensor]
     return missing, unexpected, shapes
 
 
-def _mismatch_lines(missing: list[str], unexpected: list[str], shapes: list[str]) -> list[str]:
+def mismatch_lines(missing: list[str], unexpected: list[str], shapes: list[str]) -> list[str]:
     """The error's lines naming each kind of mismatch, the first keys of each."""
     return [f'{what} ({len(items)}): {summarise_keys(items)}' for what, items in (
         ('Missing in the file', missing), ('Unexpected in the file', unexpected),
         ('Shape mismatches', shapes)) if items]
 
 
-def _split_backbone(state_dict: Mapping[str, Tensor]
-                    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-    """A whole model's keys as (its ``backbone.`` part without the prefix, the rest)."""
-    part = {k[len('backbone.'):]: v for k, v in state_dict.items() if k.startswith('backbone.')}
-    rest = {k: v for k, v in state_dict.items() if not k.startswith('backbone.')}
-    return part, rest
-
-
-def _with_backbone(part: Mapping[str, Tensor], rest: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """The inverse of :func:`_split_backbone`."""
-    return {**{f'backbone.{k}': v for k, v in part.items()}, **rest}
-
-
 def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
     """Raises :class:`CheckpointError` unless keys and shapes match ``model`` exactly."""
-    missing, unexpected, shapes = _mismatches(model, state_dict)
+    missing, unexpected, shapes = mismatches(model, state_dict)
     if not (missing or unexpected or shapes):
         return
     family = getattr(model, 'family', 'PVT')
@@ -181,72 +168,7 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source:
         lines.append('The file holds a backbone without the ImageNet classifier (class token, '
                      'final norm, head): a classifier needs a classification checkpoint, e.g. '
                      "the official pvt_small.pth; or build the backbone (num_classes=0).")
-    raise CheckpointError('\n  '.join(lines + _mismatch_lines(missing, unexpected, shapes)))
-
-
-def read_model_checkpoint(source: str, map_location: str | torch.device = 'cpu'
-                          ) -> tuple[dict[str, Tensor], str | None]:
-    """A whole model's checkpoint (a detector, segmentor or classifier, as mmengine or
-    mmdet 2 / mmcv 1 wrote it) with its ``backbone.`` keys in pvt_mm's layout.
-
-    The backbone's keys may be in any layout :mod:`pvt_mm.network.weight_layouts` knows (the
-    official detection checkpoints hold the official one); every other key is kept as it is.
-
-    Returns:
-        The state dict (a ``module.`` wrapper prefix removed, as mmengine's loader removes
-        it), and the layout its backbone was converted from, or None when nothing needed
-        converting (pvt_mm's own layout, or no ``backbone.`` keys).
-
-    Raises:
-        CheckpointError: unreadable, or ``backbone.`` keys in no PVT layout.
-    """
-    state_dict = unwrap_state_dict(read_checkpoint(source, map_location), source)
-    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
-                  for k, v in state_dict.items()}
-    backbone, rest = _split_backbone(state_dict)
-    if not backbone:
-        return state_dict, None
-    try:
-        converted, layout = convert_state_dict(backbone)
-    except LayoutError as e:
-        raise CheckpointError(f'{source}: its backbone. keys: {e}') from None
-    if layout in ('pvt_mm', 'pvt_mm_v2'):
-        return state_dict, None
-    return _with_backbone(converted, rest), layout
-
-
-def fit_backbone_keys(model: nn.Module, state_dict: dict[str, Tensor],
-                      source: str) -> dict[str, Tensor]:
-    """A whole model's converted checkpoint with what its pvt_mm backbone has no use for
-    left out, as :func:`fit_classifier_keys` leaves it (the official detection files keep
-    the class token's row of the last position embedding), each thing left out logged."""
-    backbone = getattr(model, 'backbone', None)
-    if not hasattr(backbone, 'is_classifier'):  # no pvt_mm backbone: nothing to fit
-        return state_dict
-    part, rest = _split_backbone(state_dict)
-    return _with_backbone(fit_classifier_keys(backbone, part, source), rest)
-
-
-def check_model_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor],
-                           source: str) -> None:
-    """Raises :class:`CheckpointError` unless a whole model's checkpoint (see
-    :func:`read_model_checkpoint`) fits ``model`` key for key and shape for shape."""
-    missing, unexpected, shapes = _mismatches(model, state_dict)
-    if not (missing or unexpected or shapes):
-        return
-    lines = [f'Checkpoint {source} does not fit this config\'s model '
-             f'({type(model).__name__}); nothing was loaded.']
-    if not any(k.startswith('backbone.') for k in state_dict):
-        try:
-            _, layout = convert_state_dict(state_dict)
-        except LayoutError:
-            layout = None
-        if layout:
-            lines.append(f'The file holds a {LAYOUT_FAMILY[layout]} backbone alone ({layout} '
-                         "layout), not a whole model: load it through the backbone's init_cfg "
-                         "(dict(type='Pretrained', checkpoint=...)) and train, or give a "
-                         'checkpoint of this whole model.')
-    raise CheckpointError('\n  '.join(lines + _mismatch_lines(missing, unexpected, shapes)))
+    raise CheckpointError('\n  '.join(lines + mismatch_lines(missing, unexpected, shapes)))
 
 
 def fit_classifier_keys(model: nn.Module, state_dict: dict[str, Tensor],
@@ -414,4 +336,4 @@ def _describe_model(model: nn.Module) -> str:
 __all__ = ['CheckpointError', 'check_family', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',
            'read_checkpoint', 'unwrap_state_dict',
            'load_pvt_state_dict', 'fit_classifier_keys', 'check_state_dict', 'load_pretrained',
-           'infer_arch', 'read_model_checkpoint', 'fit_backbone_keys', 'check_model_state_dict']
+           'infer_arch', 'mismatches', 'mismatch_lines']

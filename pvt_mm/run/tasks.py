@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -90,8 +91,24 @@ class Task:
 
     # -- tools/demo.py -----------------------------------------------------------------
     def inference(self, cfg: Any, checkpoint: str, device: str) -> tuple[nn.Module, Callable]:
-        """The model with its checkpoint, as the package's apis build it, and a function
-        from an image path to its data sample with the prediction."""
+        """The model as the package's apis build it, with its checkpoint read by pvt_mm's
+        strict reader (any published backbone layout; the packages' own loaders would leave
+        a backbone they cannot read at its random init with a warning), and a function from
+        an image path to its data sample with the prediction. ``model.dataset_meta``: the
+        checkpoint's class names where it has them, else the config's test set's."""
+        from ..network.model_weights import load_model_checkpoint
+        model = self.inference_model(cfg)
+        weights = load_model_checkpoint(model, checkpoint)
+        meta = {**self.dataset_meta(cfg), **weights.dataset_meta}
+        return self.predictor(model.to(device).eval(), meta)
+
+    def inference_model(self, cfg: Any) -> nn.Module:
+        """The config's model built by the package's inference api, without weights."""
+        raise NotImplementedError
+
+    def predictor(self, model: nn.Module, dataset_meta: dict) -> tuple[nn.Module, Callable]:
+        """(``model`` with ``dataset_meta`` set, image path -> data sample with the
+        prediction), through the package's inference api."""
         raise NotImplementedError
 
     def drawing(self, result: Any, scale: int, options: Any) -> tuple[Any, dict, dict]:
@@ -171,9 +188,20 @@ class Detection(Task):
         hooks.visualization.draw = True
         hooks.visualization.test_out_dir = show_dir
 
-    def inference(self, cfg, checkpoint, device):
-        from mmdet.apis import inference_detector, init_detector
-        model = init_detector(cfg, checkpoint, device=device)
+    def inference_model(self, cfg):
+        from mmdet.apis import init_detector
+        # Its warning that without a checkpoint the classes are COCO's does not hold here:
+        # they come from the checkpoint, else the config. Other warnings pass on.
+        with warnings.catch_warnings(record=True) as caught:
+            model = init_detector(cfg, None, device='cpu')
+        for w in caught:
+            if 'checkpoint is None' not in str(w.message):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return model
+
+    def predictor(self, model, dataset_meta):
+        from mmdet.apis import inference_detector
+        model.dataset_meta = dataset_meta
         return model, lambda image: inference_detector(model, image)
 
     def drawing(self, result, scale, options):
@@ -232,9 +260,13 @@ class Segmentation(Task):
     def attach_out(self, runner, path):
         pass
 
-    def inference(self, cfg, checkpoint, device):
-        from mmseg.apis import inference_model, init_model
-        model = init_model(cfg, checkpoint, device=device)
+    def inference_model(self, cfg):
+        from mmseg.apis import init_model
+        return init_model(cfg, None, device='cpu')
+
+    def predictor(self, model, dataset_meta):
+        from mmseg.apis import inference_model
+        model.dataset_meta = dataset_meta
         return model, lambda image: inference_model(model, image)
 
     def drawing(self, result, scale, options):
@@ -260,11 +292,14 @@ class Classification(Task):
     def tensor_forward(self, model, x, samples):
         return model(x, None, mode='tensor')
 
-    def inference(self, cfg, checkpoint, device):
+    def inference_model(self, cfg):
+        from mmpretrain.apis import get_model
+        return get_model(cfg, pretrained=False)
+
+    def predictor(self, model, dataset_meta):
         from mmpretrain.apis import ImageClassificationInferencer
-        inferencer = ImageClassificationInferencer(cfg, pretrained=checkpoint, device=device)
-        model = inferencer.model
-        model.dataset_meta = dict(classes=inferencer.classes)
+        model._dataset_meta = model.dataset_meta = dataset_meta  # the inferencer reads the first
+        inferencer = ImageClassificationInferencer(model, pretrained=False)
         return model, lambda image: inferencer(image, return_datasamples=True)[0]
 
     def drawing(self, result, scale, options):

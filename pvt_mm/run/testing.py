@@ -24,8 +24,7 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
     from mmengine.logging import print_log
     from mmengine.model import is_model_wrapper
 
-    from ..network.weights import (check_model_state_dict, fit_backbone_keys,
-                                      read_model_checkpoint)
+    from ..network.model_weights import read_model_checkpoint
     from .amp import enable_amp_test, without_gpu_amp
     from .config import build_runner, prepare_config
     from .distributed import prepare_distributed
@@ -34,10 +33,11 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
         raise FileNotFoundError(f'Checkpoint {checkpoint!r} does not exist.')
     cfg, task = prepare_config(config, ['test'], work_dir=work_dir, data_root=data_root,
                                cfg_options=cfg_options, local_rank=local_rank)
-    state_dict, layout = read_model_checkpoint(checkpoint)
-    # A file in pvt_mm's layout goes through mmengine's loader as is (its hooks see it);
-    # a converted one is loaded below, strictly.
-    cfg.load_from = None if layout else checkpoint
+    weights = read_model_checkpoint(checkpoint)
+    # A file that needs no conversion goes through mmengine's loader as is (its hooks see
+    # it), after the strict check below; a converted one is loaded here, strictly.
+    converted = bool(weights.layout or weights.network_alone)
+    cfg.load_from = None if converted else checkpoint
     if without_gpu_amp(cfg):
         print_log('No CUDA GPU: testing this AmpOptimWrapper config in fp32.', logger='current')
     if amp:
@@ -49,14 +49,11 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
         task.configure_out(cfg, out)
     runner = build_runner(cfg)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    if layout:
-        state_dict = fit_backbone_keys(model, state_dict, checkpoint)
-    check_model_state_dict(model, state_dict, checkpoint)
-    if layout:
-        model.load_state_dict(state_dict, strict=True)
-        print_log(f'{checkpoint}: backbone keys converted from the {layout} layout; all '
-                  f'{len(state_dict)} tensors loaded strictly.', logger='current')
-    del state_dict
+    if converted:
+        weights.load_into(model)
+    else:
+        weights.fitted(model)  # raises, naming the keys, unless the file fits exactly
+    del weights
     if out:
         task.attach_out(runner, out)
     metrics = runner.test()

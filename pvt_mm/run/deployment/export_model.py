@@ -11,17 +11,16 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def load_weights(model: Any, checkpoint: str, backbone_only: bool) -> dict | None:
-    """Loads ``checkpoint`` strictly (the backbone's through PVT's own loader); returns the
-    checkpoint's dataset_meta, if it has one."""
-    from mmengine.runner import load_checkpoint
-
+def load_weights(model: Any, checkpoint: str, backbone_only: bool) -> dict:
+    """Loads ``checkpoint`` strictly: a whole model's through pvt_mm's whole-model reader
+    (any published backbone layout), the backbone's alone through PVT's own loader; returns
+    the class names (and palette) the file was saved with, ``{}`` where it has none."""
     from ...network import load_pretrained
+    from ...network.model_weights import load_model_checkpoint
     if backbone_only:
         load_pretrained(model.backbone, checkpoint)
-        return None
-    ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True, logger='silent')
-    return ckpt.get('meta', {}).get('dataset_meta')
+        return {}
+    return load_model_checkpoint(model, checkpoint).dataset_meta
 
 
 def timed(fn: Any, repeat: int) -> tuple[Any, float]:
@@ -118,9 +117,9 @@ def _load_model(config: str, checkpoint: str | None, backbone_only: bool,
         raise SystemExit(f'export_onnx: checkpoint {checkpoint!r} does not exist.')
     cfg, task = load_config(config, cfg_options)
     model = task.build_eval_model(cfg)
-    dataset_meta = load_weights(model, checkpoint, backbone_only) if checkpoint else None
-    if not (dataset_meta or {}).get('classes'):  # the config's, as onnx_infer.py takes them
-        dataset_meta = task.dataset_meta(cfg)
+    saved = load_weights(model, checkpoint, backbone_only) if checkpoint else {}
+    # The checkpoint's classes where it has them, else the config's (as demo.py takes them).
+    dataset_meta = {**task.dataset_meta(cfg), **saved}
     if family_of(model.backbone) is None:
         raise SystemExit(f'export_onnx: the backbone is {type(model.backbone).__name__}, not '
                          "pvt_mm.PVT or pvt_mm.PVTv2; this tool exports pvt_mm's models.")
