@@ -53,8 +53,10 @@ log "installing build tools (setuptools<82 keeps pkg_resources for mmcv's setup.
 "${PIP[@]}" install -q -c "$CONSTRAINTS" "setuptools>=77,<82" wheel ninja
 
 if ! torch_ok; then
-  # The machine's pip config offers a local CPU-only torch wheel through find-links; that
-  # build breaks torchvision (ENVIRONMENT.md trap 1), so take the PyPI pair with find-links off.
+  # A pip config may offer a local CPU-only torch wheel through find-links (2.13.0+cpu sorts
+  # above 2.13.0); PyPI's torchvision is built against CUDA torch and dies at import beside
+  # it (operator torchvision::nms does not exist), and timm with it. So take the PyPI pair
+  # with find-links off.
   log "installing torch==$TORCH_PIN and torchvision==$TV_PIN from PyPI (first time: a few minutes, ~5 GB)"
   PIP_FIND_LINKS= "${PIP[@]}" install --isolated -q "torch==$TORCH_PIN" "torchvision==$TV_PIN"
 fi

@@ -309,3 +309,28 @@ def test_roi_heads_read_nchw_contiguous_maps():
     with torch.no_grad():
         feats = model.extract_feat(torch.randn(2, 3, 128, 160))
     assert all(f.is_contiguous() for f in feats), [f.stride() for f in feats]
+
+
+def test_the_readmes_own_config_snippets_build_pvt_mms_detector_and_segmentor(tmp_path):
+    """README's PVTv2-b2 snippets on mmdet's and mmseg's own ResNet bases build the same
+    networks as pvt_mm's configs of those pipelines (parameter for parameter), with the
+    official AdamW, PVTv2 weights from the official release and no ResNet weights left."""
+    import re
+    text = open(osp.join(ROOT, 'README.md')).read()
+    section = text.split('## Use from your own MMDetection')[1].split('\n## ')[0]
+    snippets = [s for s in re.findall(r'```python\n(.*?)```', section, re.S) if '_base_' in s]
+    assert len(snippets) == 2, snippets
+    theirs = dict(mmdet='detection/retinanet_pvt_v2_b2_fpn_1x_coco.py',
+                  mmseg='segmentation/fpn_pvt_v2_b2_ade20k_40k.py')
+    for snippet in snippets:
+        package = re.search(r"_base_ = \['(\w+)::", snippet).group(1)
+        path = tmp_path / f'{package}_snippet.py'
+        path.write_text(snippet)
+        cfg, task = load_config(str(path))
+        reference, _ = load_config(osp.join(ROOT, 'configs', theirs[package]))
+        assert _meta_count(cfg, task) == _meta_count(reference, task), package
+        backbone = cfg.model.backbone
+        assert (backbone.type, backbone.arch) == ('pvt_mm.PVTv2', 'b2')
+        assert backbone.init_cfg.checkpoint == reference.model.backbone.init_cfg.checkpoint
+        assert cfg.optim_wrapper.optimizer == reference.optim_wrapper.optimizer, package
+        assert cfg.model.get('pretrained') is None

@@ -263,3 +263,27 @@ def _same_detections(got, expected):
             (np.abs(b1 - box).max(1) <= 1e-2)
         assert match.any(), (box, score, label)
         free[np.argmax(match)] = False
+
+
+@pytest.mark.parametrize('mmdet_name, ours', [
+    ('retinanet_pvt-t_fpn_1x_coco', 'retinanet_pvt_t_fpn_1x_coco'),
+    ('retinanet_pvtv2-b2_fpn_1x_coco', 'retinanet_pvt_v2_b2_fpn_1x_coco'),
+])
+def test_mmdets_model_zoo_configs_fit_pvt_mms_configs(mmdet_name, ours, tmp_path):
+    """The files mmdet's model zoo publishes for its PVT RetinaNets are state dicts of its own
+    configs (configs/pvt/ in mmdet): one of each, random, fits the pvt_mm config of the same
+    detector key for key once its backbone is converted."""
+    import mmdet
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    mmdet_cfg = Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'pvt',
+                                         f'{mmdet_name}.py'))
+    cfg, task = load_config(osp.join(osp.dirname(TOY), 'detection', f'{ours}.py'))
+    DefaultScope.get_instance(f'pvt_mm_test_zoo_{mmdet_name}', scope_name='mmdet')
+    path = str(tmp_path / f'{mmdet_name}.pth')
+    torch.save({'meta': {}, 'state_dict': task.build_model(mmdet_cfg).state_dict()}, path)
+    read = read_model_checkpoint(path)
+    assert read.layout in ('mmdet', 'mmdet_v2')
+    with torch.device('meta'):
+        model = task.build_model(cfg)
+    assert read.fitted(model).keys() == model.state_dict().keys()
