@@ -512,3 +512,29 @@ def test_builds_on_the_meta_device():
     assert all(p.is_meta for p in meta.parameters())
     assert sum(p.numel() for p in meta.parameters()) == \
         sum(p.numel() for p in PVT('small', num_classes=1000).parameters())
+
+
+@pytest.mark.parametrize('name', ['PVT', 'PVTv2'])
+def test_the_class_docstrings_example_gives_the_shapes_it_shows(name):
+    """help(pvt_mm.PVT) / help(pvt_mm.PVTv2) show an example with its output shapes, the
+    smallest input, the output-size rule and every weights layout: the shapes are what the
+    network gives (on the meta device: shapes only), the bound is min_input_size's."""
+    import ast
+    import re
+
+    import pvt_mm
+    from pvt_mm.network.families import FAMILIES
+    cls = getattr(pvt_mm, name)
+    doc = cls.__doc__
+    arch = re.search(rf"pvt_mm\.{name}\('(\w+)'", doc).group(1)
+    shape = tuple(int(v) for v in re.search(r'torch\.randn\(([\d, ]+)\)', doc).group(1).split(','))
+    shown = ast.literal_eval(re.search(r'\n\s+(\[\(1, .*\)\])\n', doc).group(1))
+    with torch.device('meta'):
+        model = cls(arch)
+        got = [tuple(f.shape) for f in model(torch.empty(shape))]
+    assert got == shown
+    assert f'{model.min_input_size} px' in doc
+    for layout in FAMILIES[model.family].layouts:
+        what = {'pvt_mm': "pvt_mm's own", 'official': 'official', 'mmdet': 'mmdet',
+                'hf': 'HF', 'timm': 'timm'}[layout.replace('_v2', '')]
+        assert what in doc, layout

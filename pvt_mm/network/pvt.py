@@ -206,6 +206,31 @@ class PVTStage(PyramidStage):
 class PVT(PyramidBackbone):
     """Pyramid Vision Transformer (v1): the feature pyramid F1..F4, or the paper's classifier.
 
+    Example::
+
+        >>> import torch, pvt_mm
+        >>> model = pvt_mm.PVT('small', init_cfg=dict(
+        ...     type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/'
+        ...                                   'download/v2/pvt_small.pth'))
+        >>> model.init_weights()  # strict: a file that does not fit raises CheckpointError
+        >>> [tuple(f.shape) for f in model(torch.randn(1, 3, 800, 1333))]
+        [(1, 64, 200, 333), (1, 128, 100, 166), (1, 320, 50, 83), (1, 512, 25, 41)]
+
+    **Input and output sizes.** Any (B, 3, H, W) float input with H and W of at least
+    :attr:`min_input_size` (32 px for the paper's arches: stage 1's 4x4 patches and its
+    8x spatial reduction need an 8x8 grid; smaller raises ``ValueError`` naming the bound).
+    F_i has ``floor(H / 2^(i+1)) x floor(W / 2^(i+1))`` cells (strides 4, 8, 16, 32) and
+    :attr:`out_channels` channels (64, 128, 320, 512); the position embeddings are resized to
+    the grid.
+
+    **Weights** (``init_cfg`` below, or :func:`pvt_mm.load_pretrained`), read from a path or
+    an http(s) URL without running code in the file, in any of these layouts: the official
+    files (``pvt_tiny.pth`` ... ``pvt_large.pth``, flat or wrapped); mmdet's
+    ``PyramidVisionTransformer`` (its model-zoo detectors, under ``backbone.``); HF
+    transformers' ``PvtModel`` / ``PvtForImageClassification`` (``model.safetensors``);
+    pvt_mm's own; whole detector, segmentor or classifier checkpoints (the ``backbone.``
+    keys); ``.safetensors`` or ``.pth``. Every key and shape must fit, or nothing loads.
+
     With ``num_classes > 0`` it is the ImageNet classifier of the paper (Section 5.1): a
     class token (with its own position-embedding row) joins the last stage's tokens, and a
     final LayerNorm and a linear head turn its output into logits, returned as ``(logits,)``

@@ -120,6 +120,32 @@ def v2_stage(in_channels: int, dim: int, *, patch_size: int, stride: int,
 class PVTv2(PyramidBackbone):
     """Pyramid Vision Transformer v2: the feature pyramid F1..F4, or the official classifier.
 
+    Example::
+
+        >>> import torch, pvt_mm
+        >>> model = pvt_mm.PVTv2('b2', init_cfg=dict(
+        ...     type='Pretrained', checkpoint='https://github.com/whai362/PVT/releases/'
+        ...                                   'download/v2/pvt_v2_b2.pth'))
+        >>> model.init_weights()  # strict: a file that does not fit raises CheckpointError
+        >>> [tuple(f.shape) for f in model(torch.randn(1, 3, 800, 1333))]
+        [(1, 64, 200, 334), (1, 128, 100, 167), (1, 320, 50, 84), (1, 512, 25, 42)]
+
+    **Input and output sizes.** Any (B, 3, H, W) float input with H and W of at least
+    :attr:`min_input_size`: 29 px for the arches with spatial reduction (stage 1's 8x
+    reduction needs a grid of 8), any size for ``b2_li`` (its pooling takes any grid);
+    smaller raises ``ValueError`` naming the bound. The overlapping patch embeddings pad, so
+    F_i has ``ceil(H / 2^(i+1)) x ceil(W / 2^(i+1))`` cells (strides 4, 8, 16, 32) and
+    :attr:`out_channels` channels (64, 128, 320, 512; b0: 32, 64, 160, 256).
+
+    **Weights** (``init_cfg``, or :func:`pvt_mm.load_pretrained`), read from a path or an
+    http(s) URL without running code in the file, in any of these layouts: the official
+    files (``pvt_v2_b0.pth`` ... ``pvt_v2_b5.pth``, ``pvt_v2_b2_li.pth``, flat or wrapped);
+    timm's ``pvt_v2_*`` (the hub's ``.in1k`` safetensors files); mmdet's
+    ``PyramidVisionTransformerV2`` (its model-zoo RetinaNet files, under ``backbone.``); HF
+    transformers' ``PvtV2Model`` / ``PvtV2Backbone`` / ``PvtV2ForImageClassification``;
+    pvt_mm's own; whole detector, segmentor or classifier checkpoints (the ``backbone.``
+    keys); ``.safetensors`` or ``.pth``. Every key and shape must fit, or nothing loads.
+
     With ``num_classes > 0`` it is the official ImageNet classifier: the mean of the last
     stage's tokens through a linear head, returned as ``(logits,)`` (mmpretrain's
     ``ClsHead`` reads them).

@@ -318,14 +318,24 @@ class PyramidBackbone(BaseModule):
             check_finite(x, self.family)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        """Returns the maps of ``out_indices`` as contiguous NCHW tensors, F_i at stride
-        ``strides[i]``; a classifier returns ``(logits,)``.
+        """The feature pyramid, or a classifier's logits.
 
-        Stages pass each other channels-last views; the maps handed out are contiguous
-        NCHW, the layout mmdet's and mmseg's necks expect: fed channels-last, a neck and
-        head run their convolutions channels-last, slower on the CPU, and mmcv's CPU
-        RoIAlign misreads such maps.
+        Args:
+            x: (B, in_channels, H, W) float images (normalised), H and W at least
+                :attr:`min_input_size`.
+
+        Returns:
+            A backbone (``num_classes=0``): the maps of ``out_indices``, in that order, F_i
+            of shape (B, ``out_channels[i]``, h_i, w_i) at stride ``strides[i]``. A
+            classifier (``num_classes=N``): ``(logits,)``, logits of shape (B, N).
+
+        Raises:
+            ValueError: not 4-D, another channel count, smaller than
+                :attr:`min_input_size`, or (on the CPU) NaN or infinite values.
         """
+        # Stages pass each other channels-last views; the maps handed out are contiguous
+        # NCHW, the layout mmdet's and mmseg's necks expect (fed channels-last, their
+        # convolutions run slower on the CPU, and mmcv's CPU RoIAlign misreads the maps).
         self.check_input(x)
         if self.is_classifier:
             return (self.forward_head(self.forward_features(x)),)
