@@ -5,8 +5,11 @@
 
 Detection uses mmdet's init_detector / inference_detector and DetLocalVisualizer;
 segmentation uses mmseg's init_model / inference_model and SegLocalVisualizer;
-classification mmpretrain's ImageClassificationInferencer and UniversalVisualizer, and the
-top classes are printed.
+classification mmpretrain's get_model / ImageClassificationInferencer and
+UniversalVisualizer, and the top classes are printed. CHECKPOINT is read as every pvt_mm tool
+reads one (pvt_mm.network.model_weights): backbone keys in any published layout converted,
+every key checked, loaded strictly or refused naming the keys; the class names are the
+file's, else the config's.
 """
 import argparse
 

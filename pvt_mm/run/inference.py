@@ -15,7 +15,9 @@ def demo(image: str, config: str, checkpoint: str, *, out: str, score_thr: float
          device: str | None = None, cfg_options: dict | None = None) -> Any:
     """Predicts on ``image`` with the task's own apis (mmdet's ``init_detector`` /
     ``inference_detector``, mmseg's ``init_model`` / ``inference_model``, mmpretrain's
-    ``ImageClassificationInferencer``), draws it into ``out`` and returns the data sample."""
+    ``get_model`` / ``ImageClassificationInferencer``) on the model with ``checkpoint`` loaded
+    strictly (:meth:`pvt_mm.run.tasks.Task.inference`), draws the prediction into ``out`` and
+    returns the data sample."""
     import torch
 
     from .amp import inference_amp

@@ -27,9 +27,11 @@ a normalised, padded (1, 3, H, W) float tensor):
 The file is checked with onnx's checker and, unless ``--no-verify``, run once with
 onnxruntime on the CPU beside PyTorch on the same input (unit-scale normal values): the
 largest absolute difference of every output and both times are printed. CHECKPOINT is the
-whole model's checkpoint (what tools/train.py writes), loaded strictly; with
-``--backbone-only`` it goes through PVT's own loader (official PVT, mmdet PVT, pvt_mm or
-whole-model checkpoints). Without one the weights are random: for trying the export only.
+whole model's checkpoint (what tools/train.py writes, mmdet's model-zoo PVT files, the
+official mmdet-2 files), read as every pvt_mm tool reads one: backbone keys in any
+published layout converted, every key checked, loaded strictly or refused naming the keys;
+its class names go into the file's metadata. With ``--backbone-only`` it goes through PVT's
+own loader (a network's weights in any layout, or a whole model's backbone). Without one the weights are random: for trying the export only.
 """
 import argparse
 
