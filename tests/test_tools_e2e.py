@@ -394,7 +394,8 @@ def test_the_own_script_recipes_of_install_md_run_as_written(tmp_path, mini_data
     for i, script in enumerate(scripts):
         (tmp_path / f'recipe{i}.py').write_text(script)
     # Both in one process (one import of the stack), each as `python recipeN.py` runs it.
-    both = 'import runpy\nfor i in (0, 1):\n    runpy.run_path(f"recipe{i}.py", run_name="__main__")'
+    both = ('import runpy\nfor i in (0, 1):\n'
+            '    runpy.run_path(f"recipe{i}.py", run_name="__main__")')
     proc = subprocess.run([PY, '-c', both], cwd=tmp_path, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]

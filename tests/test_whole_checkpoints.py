@@ -11,7 +11,7 @@ import torch
 
 from conftest import PY, TOY, load_tool, official_state_dict, official_v2_state_dict, run
 from pvt_mm import CheckpointError
-from pvt_mm.network.model_weights import ModelCheckpoint, read_model_checkpoint
+from pvt_mm.network.model_weights import read_model_checkpoint
 from pvt_mm.network.weights import load_pretrained
 from pvt_mm.run.config import load_config
 
@@ -118,7 +118,8 @@ def test_a_classifier_takes_the_official_classification_file_whole(tmp_path):
     torch.save({'model': official_state_dict('tiny', seed=6)}, tmp_path / 'pvt_tiny.pth')
     read = read_model_checkpoint(str(tmp_path / 'pvt_tiny.pth'))
     assert read.network_alone == 'PVT' and read.layout == 'official'
-    for name, classes in (('pvt_t_cls_toy.py', 3), ('../classification/pvt_t_8xb128_in1k.py', 1000)):
+    for name, classes in (('pvt_t_cls_toy.py', 3),
+                          ('../classification/pvt_t_8xb128_in1k.py', 1000)):
         cfg, task = load_config(osp.join(TOY, name))
         with torch.device('meta'):
             model = task.build_model(cfg)
