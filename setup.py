@@ -47,6 +47,7 @@ setup(
         'timm>=1.0',
         'mmengine>=0.10.0,<1.0',
         'safetensors',
+        'huggingface_hub',  # hf-hub: weights ids (pvt_mm/network/hub.py)
     ],
     extras_require=EXTRAS,
     classifiers=[

@@ -8,18 +8,36 @@ that a converter bug cannot cancel itself out in the tests.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
-import torch
 
-import pvt_mm  # noqa: F401  (registers the models and applies the compat fixes)
-from pvt_mm.network.arch import resolve_arch
+from local_hub import LocalHub
+
+# Every huggingface_hub request of the tests (and of the tools they start) goes to a hub on
+# 127.0.0.1 (tests/local_hub.py) and into a cache of this process's own, without a token:
+# huggingface_hub reads its endpoint and cache locations at import, so they are set before
+# pvt_mm (through timm) imports it.
+LOCAL_HUB = LocalHub.start()
+HF_HOME = tempfile.mkdtemp(prefix='pvt_mm_tests_hf_')
+atexit.register(shutil.rmtree, HF_HOME, ignore_errors=True)
+for _name in ('HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'HF_HUB_CACHE', 'HF_TOKEN_PATH',
+              'TRANSFORMERS_OFFLINE', 'HF_HUB_OFFLINE'):
+    os.environ.pop(_name, None)
+os.environ.update(HF_ENDPOINT=LOCAL_HUB.url, HF_HOME=HF_HOME, HF_HUB_DISABLE_TELEMETRY='1')
+
+import torch  # noqa: E402
+
+import pvt_mm  # noqa: E402,F401  (registers the models and applies the compat fixes)
+from pvt_mm.network.arch import resolve_arch  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,9 +9,10 @@ The names the official classification code registered, so its command lines and 
 
 They are built by timm's ``build_model_with_cfg`` from complete pretrained cfgs (the
 official evaluation transform: bicubic resize, crop 0.875, ImageNet mean and std; the
-official weights' URLs). :class:`TimmPVT` is :class:`pvt_mm.PVT` in classifier mode with
-timm's model interface: ``forward`` returns the logits tensor (not a tuple);
-``forward_features`` returns the last stage's normed tokens, class token first, and
+official weights: HF's hub copies ``Zetatech/pvt-{size}-224``, which ``pretrained=True``
+reads through huggingface_hub, and the release URLs). :class:`TimmPVT` is
+:class:`pvt_mm.PVT` in classifier mode with timm's model interface: ``forward`` returns
+the logits tensor (not a tuple); ``forward_features`` returns the last stage's normed tokens, class token first, and
 ``forward_head`` pools them (``global_pool='token'``, the official head; ``'avg'`` the mean
 of the patch tokens; ``''`` none); ``forward_intermediates`` and ``features_only=True``
 give the four stage maps; ``get_classifier`` / ``reset_classifier``, ``no_weight_decay``,
@@ -37,6 +38,10 @@ from .pvt import PVT, PVTStage
 from .weight_layouts import LayoutError, convert_state_dict
 
 OFFICIAL_URL = 'https://github.com/whai362/PVT/releases/download/v2/pvt_{}.pth'
+# HF transformers' ports of the same official weights, one hub repository per size: what
+# timm's pretrained=True reads first (through huggingface_hub's cache, safetensors first),
+# the release URL where huggingface_hub is missing.
+HF_HUB_ID = 'Zetatech/pvt-{}-224'
 POOLS = ('token', 'avg', '')
 
 # A stage's Python (grid sizes, the position-embedding resize, its CPU paths) is not
@@ -187,7 +192,8 @@ def checkpoint_filter_fn(state_dict: dict[str, Tensor], model: TimmPVT) -> dict[
 
 
 def _cfg(size: str, **kwargs: Any) -> dict[str, Any]:
-    return dict(url=OFFICIAL_URL.format(size), num_classes=1000, input_size=(3, 224, 224),
+    return dict(url=OFFICIAL_URL.format(size), hf_hub_id=HF_HUB_ID.format(size),
+                num_classes=1000, input_size=(3, 224, 224),
                 pool_size=None, crop_pct=0.875, interpolation='bicubic', fixed_input_size=False,
                 mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
                 first_conv='stages.0.patch_embed.proj', classifier='head',

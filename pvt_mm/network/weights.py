@@ -1,7 +1,9 @@
 """Reading PVT weights from a file and checking them strictly against a model, and the
 ``init_cfg`` forms that say which file.
 
-Accepted sources: a local path or an http(s) URL. ``.safetensors`` files are read with
+Accepted sources: a local path, an http(s) URL, or a Hugging Face hub id
+``hf-hub:REPO_ID[@REVISION]`` (:mod:`pvt_mm.network.hub` finds its file through
+``huggingface_hub``'s cache). ``.safetensors`` files are read with
 safetensors; everything else with :mod:`pvt_mm.network.safe_load` (``weights_only=True``,
 mmengine's own checkpoint types allowed), so official checkpoints, mmdet's and pvt_mm's, and
 the training checkpoints mmengine writes (``epoch_12.pth``: ``backbone.`` keys beside the
@@ -24,6 +26,7 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
+from . import hub
 from .families import FAMILIES, LAYOUT_FAMILY, depths_of
 from .safe_load import load_local, load_url
 from .weight_layouts import CLASSIFIER_KEYS, LayoutError, convert_state_dict, summarise_keys
@@ -37,22 +40,29 @@ class CheckpointError(ValueError):
 
 
 def check_source(source: Any) -> str:
-    """Returns ``source`` as a string if it names a local file or an http(s) URL.
+    """Returns ``source`` as a string if it names a local file, an http(s) URL or a hub id.
 
     Raises:
-        CheckpointError: not a path, or a location scheme other than http(s).
+        CheckpointError: not a path, a location scheme other than http(s), or a malformed
+            ``hf-hub:`` id.
         FileNotFoundError: a local file that does not exist.
     """
     if not isinstance(source, (str, os.PathLike)):
-        raise CheckpointError(f'A checkpoint must be a path or an http(s) URL, got '
-                              f'{source!r} ({type(source).__name__}).')
+        raise CheckpointError(f'A checkpoint must be a path, an http(s) URL or an hf-hub: id, '
+                              f'got {source!r} ({type(source).__name__}).')
     source = os.path.expanduser(os.fspath(source))
+    if hub.is_hub_id(source):
+        try:
+            hub.parse(source)
+        except hub.HubError as e:
+            raise CheckpointError(str(e)) from None
+        return source
     scheme = urlparse(source).scheme
     if scheme in ('http', 'https'):
         return source
     if scheme and len(scheme) > 1:  # a one-letter "scheme" is a Windows drive
-        raise CheckpointError(f'Unsupported checkpoint location {source!r}: use a local path '
-                              'or an http(s) URL.')
+        raise CheckpointError(f'Unsupported checkpoint location {source!r}: use a local path, '
+                              'an http(s) URL or hf-hub:REPO_ID[@REVISION].')
     if not os.path.isfile(source):
         raise FileNotFoundError(f'Checkpoint file {source!r} does not exist.')
     return source
@@ -61,24 +71,34 @@ def check_source(source: Any) -> str:
 def read_checkpoint(source: str, map_location: str | torch.device = 'cpu') -> Any:
     """Reads a checkpoint safely (no code in it runs) and returns its content.
 
+    A hub id is resolved to its weights file in the hub's cache first (:func:`hub.download`);
+    errors then name the id and the file.
+
     Raises:
         FileNotFoundError: no such file.
         CheckpointError: the file is truncated, not a checkpoint, or needs Python objects
             beyond tensors, containers and what mmengine itself writes (refused: that is
-            how malicious pickles run code).
+            how malicious pickles run code); a hub id that names no weights (why, said).
     """
     source = check_source(source)
-    if source.endswith('.safetensors'):
+    path, name = source, source
+    if hub.is_hub_id(source):
+        try:
+            path, filename = hub.download(source)
+        except hub.HubError as e:
+            raise CheckpointError(str(e)) from None
+        name = f'{source} ({filename})'
+    if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         try:
-            return load_file(source, device=str(map_location))
+            return load_file(path, device=str(map_location))
         except Exception as e:  # safetensors raises its own error types
-            raise CheckpointError(f'{source}: not a readable .safetensors file '
+            raise CheckpointError(f'{name}: not a readable .safetensors file '
                                   f'({_first_line(e)}).') from e
     try:
-        if urlparse(source).scheme in ('http', 'https'):
-            return load_url(source, map_location)
-        return load_local(source, map_location)
+        if urlparse(path).scheme in ('http', 'https'):
+            return load_url(path, map_location)
+        return load_local(path, map_location)
     except Exception as e:
         text = str(e)
         if 'Weights only load failed' in text or 'Unsupported global' in text or \
@@ -88,7 +108,7 @@ def read_checkpoint(source: str, map_location: str | torch.device = 'cpu') -> An
                       '(weights_only=True) so that no code in the file can run')
         else:
             reason = 'it is truncated, corrupt, or not a PyTorch checkpoint'
-        raise CheckpointError(f'Cannot load checkpoint {source}: {reason} '
+        raise CheckpointError(f'Cannot load checkpoint {name}: {reason} '
                               f'({type(e).__name__}: {_first_line(e)}).') from e
 
 
@@ -232,6 +252,12 @@ def load_pretrained(model: nn.Module, source: str, prefix: str | None = None,
               logger='current')
 
 
+def load_from_hf_hub(filename: str, map_location: str | torch.device | None = None) -> Any:
+    """mmengine's ``CheckpointLoader`` scheme for ``hf-hub:`` ids (``load_from``,
+    ``init_cfg`` of mmengine's own modules, ``load_checkpoint``): :func:`read_checkpoint`."""
+    return read_checkpoint(filename, map_location or 'cpu')
+
+
 PRETRAINED_KEYS = {'type', 'checkpoint', 'prefix', 'map_location'}
 PRETRAINED_FROM_BASE = (
     "mmseg's EncoderDecoder hands model.pretrained to the backbone, and base configs written "
@@ -334,6 +360,6 @@ def _describe_model(model: nn.Module) -> str:
 
 
 __all__ = ['CheckpointError', 'check_family', 'init_cfg_entries', 'pretrained_init_cfg', 'check_source',
-           'read_checkpoint', 'unwrap_state_dict',
+           'read_checkpoint', 'load_from_hf_hub', 'unwrap_state_dict',
            'load_pvt_state_dict', 'fit_classifier_keys', 'check_state_dict', 'load_pretrained',
            'infer_arch', 'mismatches', 'mismatch_lines']

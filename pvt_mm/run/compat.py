@@ -11,7 +11,9 @@ mmseg or mmpretrain: a fix to one of them is applied when that module is first i
    exactly those types. mmengine's http(s) reader goes through
    ``torch.hub.load_state_dict_from_url``, whose ``weights_only`` still defaults to False: it
    is replaced by :func:`~pvt_mm.network.safe_load.load_url`, the same restricted read of
-   the downloaded file.
+   the downloaded file. A third scheme, ``hf-hub:REPO_ID[@REVISION]``, reads a Hugging Face
+   hub repository's weights through huggingface_hub (:mod:`pvt_mm.network.hub`), so
+   ``load_from`` and every other checkpoint mmengine reads take hub ids too.
 
 2. mmengine 0.10.7's ``is_installed`` imports and *reloads* ``pkg_resources`` on every call,
    and the setuptools that the mmcv build needs (< 82, see requirements/constraints.txt)
@@ -44,9 +46,11 @@ def _patch_mmengine_checkpoint_loading() -> None:
     from mmengine.runner.checkpoint import CheckpointLoader
 
     from ..network.safe_load import load_local, load_url
+    from ..network.weights import load_from_hf_hub
     CheckpointLoader.register_scheme(prefixes='', loader=load_local, force=True)
     CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=load_url,
                                      force=True)
+    CheckpointLoader.register_scheme(prefixes='hf-hub:', loader=load_from_hf_hub, force=True)
 
 
 def _silence_pkg_resources_deprecation() -> None:

@@ -20,12 +20,13 @@ def demo(image: str, config: str, checkpoint: str, *, out: str, score_thr: float
     returns the data sample."""
     import torch
 
+    from ..network.weights import check_source
     from .amp import inference_amp
     from .config import load_config
 
-    for what, path in (('image', image), ('checkpoint', checkpoint)):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{what} {path!r} does not exist.')
+    if not osp.isfile(image):
+        raise FileNotFoundError(f'image {image!r} does not exist.')
+    check_source(checkpoint)  # a path, URL or hf-hub: id; a missing file fails here
     cfg, task = load_config(config, cfg_options)
     device = device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
     model, predict = task.inference(cfg, checkpoint, device)

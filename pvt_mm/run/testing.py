@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import numbers
-import os.path as osp
 
 
 def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str | None = None,
@@ -25,12 +24,12 @@ def test(config: str, checkpoint: str, *, work_dir: str | None = None, out: str 
     from mmengine.model import is_model_wrapper
 
     from ..network.model_weights import read_model_checkpoint
+    from ..network.weights import check_source
     from .amp import enable_amp_test, without_gpu_amp
     from .config import build_runner, prepare_config
     from .distributed import prepare_distributed
 
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'Checkpoint {checkpoint!r} does not exist.')
+    check_source(checkpoint)  # a missing file fails before the config is read
     cfg, task = prepare_config(config, ['test'], work_dir=work_dir, data_root=data_root,
                                cfg_options=cfg_options, local_rank=local_rank)
     weights = read_model_checkpoint(checkpoint)

@@ -3,10 +3,12 @@
     python tools/model_converters/pvt_to_pvt_mm.py SRC DST [--arch ARCH] [--prefix P]
                                                    [--config CONFIG]
 
-SRC: a local file or URL in any layout pvt_mm reads: the official files (``pvt_small.pth``,
-``pvt_v2_b2.pth``, the official mmdet-2 detector files), mmdet's PVT and PVTv2 (its
-model-zoo detectors too), timm's ``pvt_v2_*``, HF transformers' Pvt / PvtV2 classes
-(``model.safetensors``), mmengine's checkpoints of pvt_mm's configs.
+SRC: a local file, a URL or a hub id (``hf-hub:REPO_ID[@REVISION]``, e.g.
+``hf-hub:timm/pvt_v2_b2.in1k``, through huggingface_hub's cache) in any layout pvt_mm
+reads: the official files (``pvt_small.pth``, ``pvt_v2_b2.pth``, the official mmdet-2
+detector files), mmdet's PVT and PVTv2 (its model-zoo detectors too), timm's ``pvt_v2_*``,
+HF transformers' Pvt / PvtV2 classes (``model.safetensors``), mmengine's checkpoints of
+pvt_mm's configs.
 DST:
 - SRC holds a whole model (a detector, segmentor or classifier: ``backbone.`` keys beside
   the neck's and heads'): the whole model, its backbone keys in pvt_mm's layout and every
@@ -34,7 +36,7 @@ except ModuleNotFoundError as err:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('src', help='source checkpoint (path or URL)')
+    parser.add_argument('src', help='source checkpoint (path, URL or hf-hub:REPO_ID[@REVISION])')
     parser.add_argument('dst', help='output file (.pth; a network alone also .safetensors)')
     parser.add_argument('--arch', help='PVT or PVTv2 size; default: read off the weights')
     parser.add_argument('--prefix', help='write the network under this prefix alone '

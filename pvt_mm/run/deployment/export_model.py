@@ -113,8 +113,12 @@ def _load_model(config: str, checkpoint: str | None, backbone_only: bool,
     checkpoint's, else the config's)."""
     from ...network.families import family_of
     from ..config import load_config
-    if checkpoint and not osp.isfile(checkpoint):
-        raise SystemExit(f'export_onnx: checkpoint {checkpoint!r} does not exist.')
+    from ...network.weights import check_source
+    if checkpoint:
+        try:
+            check_source(checkpoint)
+        except (FileNotFoundError, ValueError) as e:
+            raise SystemExit(f'export_onnx: {e}') from None
     cfg, task = load_config(config, cfg_options)
     model = task.build_eval_model(cfg)
     saved = load_weights(model, checkpoint, backbone_only) if checkpoint else {}
