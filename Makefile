@@ -1,6 +1,10 @@
 # The two commands of the README, and the quick check. Each sets up .venv/ first when needed
-# (seconds when done).
-PY := .venv/bin/python
+# (seconds when done). STACK=onedl runs them on the other OpenMMLab line, in .venv-onedl/
+# (docs/install.md).
+STACK ?= upstream
+export STACK
+VENV := $(if $(filter onedl,$(STACK)),.venv-onedl,.venv)
+PY := $(VENV)/bin/python
 
 .PHONY: setup demo test test-quick
 setup:

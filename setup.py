@@ -1,4 +1,5 @@
 """pvt_mm: the Pyramid Vision Transformer for MMDetection, MMSegmentation, MMPretrain and timm."""
+import os
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -13,12 +14,28 @@ def read_version() -> str:
     return scope['__version__']
 
 
+# Two OpenMMLab lines install the same modules (mmcv, mmengine, mmdet, mmseg, mmpretrain) under
+# different distribution names: OpenMMLab's own releases (the default) and VBTI's maintained
+# onedl-* fork. PVT_MM_STACK=onedl at install time asks for the fork's (scripts/setup_env.sh
+# sets it for STACK=onedl; docs/install.md). mmcv is built from source with its ops.
+STACKS = {
+    'upstream': dict(mmengine='mmengine>=0.10.0,<1.0', mmcv='mmcv>=2.0.0,<2.2.0',
+                     mmdet='mmdet>=3.0.0,<3.4.0', mmseg='mmsegmentation>=1.0.0,<1.3.0',
+                     mmpretrain='mmpretrain>=1.0.0,<1.3.0'),
+    'onedl': dict(mmengine='onedl-mmengine>=0.10.12,<1.0', mmcv='onedl-mmcv>=2.3.6,<2.4',
+                  mmdet='onedl-mmdetection>=3.5.1,<3.6', mmseg='onedl-mmsegmentation>=1.4.2,<1.5',
+                  mmpretrain='onedl-mmpretrain>=1.3.6,<1.4'),
+}
+STACK = os.environ.get('PVT_MM_STACK', 'upstream')
+if STACK not in STACKS:
+    raise SystemExit(f'PVT_MM_STACK={STACK!r}: choose one of {sorted(STACKS)}.')
+MM = STACKS[STACK]
+
 # The network layer needs torch, timm and mmengine only; each OpenMMLab task is an extra.
-MMCV = 'mmcv>=2.0.0,<2.2.0'  # built from source with its ops: see docs/install.md
 EXTRAS = {
-    'det': [MMCV, 'mmdet>=3.0.0,<3.4.0', 'pycocotools'],
-    'seg': [MMCV, 'mmsegmentation>=1.0.0,<1.3.0', 'ftfy', 'regex'],
-    'cls': [MMCV, 'mmpretrain>=1.0.0,<1.3.0'],
+    'det': [MM['mmcv'], MM['mmdet'], 'pycocotools'],
+    'seg': [MM['mmcv'], MM['mmseg'], 'ftfy', 'regex'],
+    'cls': [MM['mmcv'], MM['mmpretrain']],
     # tools/deployment/: ONNX export (torch.export + onnxscript) and onnxruntime; pvt_deploy's
     # runtimes and its image reading (OpenCV; mmcv's opencv-python, so that the two do not
     # both install cv2). pvt_deploy alone, without torch: pip install ./pvt_deploy.
@@ -45,7 +62,7 @@ setup(
     install_requires=[
         'torch>=2.1',
         'timm>=1.0',
-        'mmengine>=0.10.0,<1.0',
+        MM['mmengine'],
         'safetensors',
         'huggingface_hub',  # hf-hub: weights ids (pvt_mm/network/hub.py)
     ],

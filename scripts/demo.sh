@@ -7,7 +7,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-PY="$ROOT/.venv/bin/python"
+PY="$ROOT/$([ "${STACK:-upstream}" = onedl ] && echo .venv-onedl || echo .venv)/bin/python"
 DATA="${DATA:-data/toy}"
 WORK_DIR="${WORK_DIR:-work_dirs/toy_demo}"
 CONFIG=configs/toy/retinanet_pvt_t_toy.py

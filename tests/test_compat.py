@@ -9,6 +9,7 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import Dataset
 
+from conftest import ROOT
 from pvt_mm import PVT
 
 
@@ -105,3 +106,24 @@ def test_allow_list_is_scoped_to_mmengine_loading(tmp_path):
     with pytest.raises(Exception, match='Weights only load failed'):
         torch.load(path, weights_only=True)
     assert _load_checkpoint(str(path))['b'].mean() == 1.0
+
+
+def test_config_scopes_name_the_distribution_that_installs_the_module(monkeypatch):
+    """mmengine finds an ``mmseg::`` base through the distribution MODULE2PACKAGE names; where
+    that distribution is missing (the onedl fork installs the module as onedl-mmsegmentation)
+    the table is pointed at the one that installs it, and an installed one is left alone."""
+    from importlib.metadata import packages_distributions
+
+    from mmengine.config import Config
+    from mmengine.config.utils import MODULE2PACKAGE
+
+    from pvt_mm.run.compat import _map_config_scopes_to_installed_distributions
+    installed = packages_distributions()['mmseg'][0]
+    monkeypatch.setitem(MODULE2PACKAGE, 'mmseg', 'not-installed-mmsegmentation')
+    with pytest.raises(ModuleNotFoundError, match='not-installed-mmsegmentation is not installed'):
+        Config.fromfile(f'{ROOT}/configs/segmentation/fpn_pvt_v2_b0_ade20k_40k.py')
+    _map_config_scopes_to_installed_distributions()
+    assert MODULE2PACKAGE['mmseg'] == installed
+    assert MODULE2PACKAGE['mmdet'] == packages_distributions()['mmdet'][0]
+    cfg = Config.fromfile(f'{ROOT}/configs/segmentation/fpn_pvt_v2_b0_ade20k_40k.py')
+    assert cfg.model.backbone.arch == 'b0'

@@ -29,6 +29,15 @@ mmseg or mmpretrain: a fix to one of them is applied when that module is first i
    image is made C-contiguous on the way in: same pixels, a layout OpenCV accepts. The fix
    is applied at once when mmseg's visualizer is already imported, else by an import hook
    the moment it is (mmseg's own tools never pass through pvt_mm's config loader).
+
+4. mmengine resolves a config's ``mmdet::`` / ``mmseg::`` / ``mmpretrain::`` base through
+   ``MODULE2PACKAGE``, a table from the module to the distribution that installs it
+   (``mmseg`` -> ``mmsegmentation``), and refuses the base when that distribution is not
+   installed. VBTI's maintained fork installs the same modules as ``onedl-*`` distributions,
+   and its mmengine names ``onedl-mmsegmentation`` nowhere: every ``mmseg::`` config fails
+   there. Where the named distribution is missing and exactly one installed distribution
+   provides the module, the table names that one (nothing changes on OpenMMLab's own
+   releases).
 """
 from __future__ import annotations
 
@@ -51,6 +60,26 @@ def _patch_mmengine_checkpoint_loading() -> None:
     CheckpointLoader.register_scheme(prefixes=('http://', 'https://'), loader=load_url,
                                      force=True)
     CheckpointLoader.register_scheme(prefixes='hf-hub:', loader=load_from_hf_hub, force=True)
+
+
+CONFIG_SCOPES = ('mmdet', 'mmseg', 'mmpretrain')
+
+
+def _map_config_scopes_to_installed_distributions() -> None:
+    from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
+
+    from mmengine.config.utils import MODULE2PACKAGE
+    owners = None
+    for module in CONFIG_SCOPES:
+        try:
+            distribution(MODULE2PACKAGE.get(module, module))
+            continue
+        except PackageNotFoundError:
+            pass
+        owners = packages_distributions() if owners is None else owners
+        installed = sorted(set(owners.get(module, ())))
+        if len(installed) == 1:
+            MODULE2PACKAGE[module] = installed[0]
 
 
 def _silence_pkg_resources_deprecation() -> None:
@@ -129,6 +158,7 @@ def apply() -> None:
     if _APPLIED:
         return
     _patch_mmengine_checkpoint_loading()
+    _map_config_scopes_to_installed_distributions()
     _silence_pkg_resources_deprecation()
     fix_after_import(SEG_VISUALIZER_MODULE, contiguous_seg_visualizer_images)
     _APPLIED = True
