@@ -243,6 +243,7 @@ def test_timm_pretrained_resolves_its_cfgs_hub_id(hub, cache):
     assert_eps_explains(official_eps, lambda: (official_eps(X224),), lambda: (ref,))
 
 
+@pytest.mark.slow
 def test_the_converter_takes_a_hub_id_online_and_offline(hub, tmp_path):
     """The tool as a user runs it, a process of its own: HF_ENDPOINT, HF_HOME and
     HF_HUB_OFFLINE=1 are the client's environment variables, read at its start."""

@@ -244,7 +244,7 @@ def test_init_cfg_that_cannot_be_honoured_fails_when_built(init_cfg, match):
 
 def test_a_pretrained_checkpoint_that_is_not_a_path_is_refused():
     model = PVT('tiny', init_cfg=dict(type='Pretrained', checkpoint=None))
-    with pytest.raises(CheckpointError, match='must be a path or an http'):
+    with pytest.raises(CheckpointError, match=r'must be a path, an http\(s\) URL or an hf-hub: id'):
         model.init_weights()
 
 
