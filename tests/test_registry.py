@@ -26,15 +26,27 @@ BUILD = textwrap.dedent('''
 ''')
 
 
-def run_build(tmp_path, pkg, config_text, *extra):
+def run_build(tmp_path, pkg, config_text, *extra, first='', check=True):
+    """Builds the config's model in a fresh process as mmdet's or mmseg's tools would (the
+    config read before anything of pvt_mm is imported, unless ``first`` imports it)."""
     cfg = tmp_path / 'cfg.py'
     cfg.write_text(textwrap.dedent(config_text))
     init = ('from mmdet.utils import register_all_modules; register_all_modules()' if pkg == 'mmdet'
             else 'from mmseg.utils import register_all_modules; register_all_modules()')
-    proc = subprocess.run([sys.executable, '-c', BUILD.format(pkg=pkg, init=init), str(cfg),
-                           *extra], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    proc = subprocess.run([sys.executable, '-c', first + BUILD.format(pkg=pkg, init=init),
+                           str(cfg), *extra], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    if not check:
+        return proc
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def onedl_line() -> bool:
+    """VBTI's fork installs mmseg as onedl-mmsegmentation, which its mmengine's scope table
+    does not name (docs/troubleshooting.md)."""
+    from importlib.metadata import packages_distributions
+    return packages_distributions().get('mmseg') == ['onedl-mmsegmentation']
 
 
 @pytest.mark.parametrize('pkg', ['mmdet', 'mmseg'])
@@ -58,16 +70,27 @@ def test_retinanet_with_pvt_backbone_through_mmdet(tmp_path):
     assert out['model'] == 'RetinaNet' and out['cls'] == 'pvt_mm.network.pvt.PVT'
 
 
+SEMANTIC_FPN_WITH_PVT = '''
+    _base_ = ['mmseg::_base_/models/fpn_r50.py']
+    custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
+    model = dict(
+        data_preprocessor=dict(size=(64, 96)),
+        backbone=dict(_delete_=True, type='pvt_mm.PVT', arch='tiny'),
+        neck=dict(in_channels=[64, 128, 320, 512]))
+    norm_cfg = dict(type='BN', requires_grad=True)
+'''
+
+
 def test_semantic_fpn_with_pvt_backbone_through_mmseg(tmp_path):
-    out = run_build(tmp_path, 'mmseg', '''
-        _base_ = ['mmseg::_base_/models/fpn_r50.py']
-        custom_imports = dict(imports=['pvt_mm'], allow_failed_imports=False)
-        model = dict(
-            data_preprocessor=dict(size=(64, 96)),
-            backbone=dict(_delete_=True, type='pvt_mm.PVT', arch='tiny'),
-            neck=dict(in_channels=[64, 128, 320, 512]))
-        norm_cfg = dict(type='BN', requires_grad=True)
-    ''')
+    """On OpenMMLab's own line the config reads as mmseg's tools read it. On the onedl fork
+    an mmseg:: base resolves only once pvt_mm is imported (its scope-table fix); read first,
+    it fails as the fork's mmengine fails it."""
+    first = ''
+    if onedl_line():
+        proc = run_build(tmp_path, 'mmseg', SEMANTIC_FPN_WITH_PVT, check=False)
+        assert 'mmsegmentation is not installed' in proc.stderr, proc.stderr[-2000:]
+        first = 'import pvt_mm\n'
+    out = run_build(tmp_path, 'mmseg', SEMANTIC_FPN_WITH_PVT, first=first)
     assert out['model'] == 'EncoderDecoder' and out['cls'] == 'pvt_mm.network.pvt.PVT'
 
 
