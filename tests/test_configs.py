@@ -84,11 +84,12 @@ def test_parameter_counts_match_the_paper(name):
     assert abs(params - EXPECTED[name]) <= 0.1, f'{name}: {params:.2f}M vs paper {EXPECTED[name]}M'
 
 
-# PVTv2 detectors: each equals, to the parameter, the same config built with mmdet's own
-# PyramidVisionTransformerV2 of that size (mmdet has no linear SRA: a b2-li detector is the
-# b2 one less the two backbones' difference).
+# PVTv2 detectors and UPerNet segmentors: each equals, to the parameter, the same config built
+# with mmdet's own PyramidVisionTransformerV2 of that size (mmdet has no linear SRA: a b2-li
+# model is the b2 one less the two backbones' difference).
 V2_DETECTORS = sorted(osp.basename(p)[:-3] for p in CONFIGS
-                      if 'pvt_v2' in p and osp.sep + 'detection' + osp.sep in p)
+                      if 'pvt_v2' in p and (osp.sep + 'detection' + osp.sep in p
+                                            or osp.basename(p).startswith('upernet_')))
 
 
 def _meta_count(cfg, task):
@@ -128,6 +129,31 @@ def test_pvt_v2_detectors_count_as_mmdets_own(name):
     else:
         reference = ours - backbone + _mmdet_backbone_count(arch)
     assert ours == reference, (ours, reference)
+
+
+def test_upernet_pvt_s_counts_as_with_mmdets_pvt_small():
+    """PVT v1's UPerNet: the same config with mmdet's PyramidVisionTransformer (PVT-Small)
+    built through mmdet's registry in an mmseg config."""
+    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == 'upernet_pvt_s_ade20k_160k.py'))
+    reference = copy.deepcopy(cfg)
+    reference.model.backbone = dict(type='mmdet.PyramidVisionTransformer', num_layers=[3, 4, 6, 3])
+    built = task.build_model(reference)
+    assert type(built.backbone).__name__ == 'PyramidVisionTransformer'
+    assert _meta_count(cfg, task) == sum(p.numel() for p in built.parameters())
+
+
+@pytest.mark.parametrize('name', ['upernet_pvt_s_ade20k_160k', 'upernet_pvt_v2_b2_ade20k_160k'])
+def test_upernet_keeps_norms_and_position_embeddings_out_of_weight_decay(name):
+    """mmseg's Swin UPerNet rule: no decay on norms (nor on position embeddings)."""
+    from mmengine.optim import build_optim_wrapper
+    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{name}.py'))
+    model = task.build_model(cfg)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    decay = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups for p in g['params']}
+    for key, param in model.backbone.named_parameters():
+        no_decay = 'norm' in key or 'pos_embed' in key
+        assert decay[id(param)] == (0.0 if no_decay else 0.01), key
+    assert any('pos_embed' in k for k, _ in model.backbone.named_parameters()) == ('pvt_s' in name)
 
 
 @pytest.mark.parametrize('name', ['retinanet_pvt_v2_b0_fpn_1x_coco',
