@@ -89,7 +89,8 @@ def test_parameter_counts_match_the_paper(name):
 # model is the b2 one less the two backbones' difference).
 V2_DETECTORS = sorted(osp.basename(p)[:-3] for p in CONFIGS
                       if 'pvt_v2' in p and (osp.sep + 'detection' + osp.sep in p
-                                            or osp.basename(p).startswith('upernet_')))
+                                            or osp.basename(p).startswith(('upernet_',
+                                                                           'segformer_'))))
 
 
 def _meta_count(cfg, task):
@@ -131,10 +132,11 @@ def test_pvt_v2_detectors_count_as_mmdets_own(name):
     assert ours == reference, (ours, reference)
 
 
-def test_upernet_pvt_s_counts_as_with_mmdets_pvt_small():
-    """PVT v1's UPerNet: the same config with mmdet's PyramidVisionTransformer (PVT-Small)
-    built through mmdet's registry in an mmseg config."""
-    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == 'upernet_pvt_s_ade20k_160k.py'))
+@pytest.mark.parametrize('head', ['upernet', 'segformer'])
+def test_pvt_s_segmentors_count_as_with_mmdets_pvt_small(head):
+    """PVT v1 under mmseg's heads: the same config with mmdet's PyramidVisionTransformer
+    (PVT-Small) built through mmdet's registry in an mmseg config."""
+    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{head}_pvt_s_ade20k_160k.py'))
     reference = copy.deepcopy(cfg)
     reference.model.backbone = dict(type='mmdet.PyramidVisionTransformer', num_layers=[3, 4, 6, 3])
     built = task.build_model(reference)
@@ -142,9 +144,11 @@ def test_upernet_pvt_s_counts_as_with_mmdets_pvt_small():
     assert _meta_count(cfg, task) == sum(p.numel() for p in built.parameters())
 
 
-@pytest.mark.parametrize('name', ['upernet_pvt_s_ade20k_160k', 'upernet_pvt_v2_b2_ade20k_160k'])
-def test_upernet_keeps_norms_and_position_embeddings_out_of_weight_decay(name):
-    """mmseg's Swin UPerNet rule: no decay on norms (nor on position embeddings)."""
+@pytest.mark.parametrize('name', ['upernet_pvt_s_ade20k_160k', 'upernet_pvt_v2_b2_ade20k_160k',
+                                  'segformer_pvt_s_ade20k_160k', 'segformer_pvt_v2_b0_ade20k_160k'])
+def test_segmentors_keep_norms_and_position_embeddings_out_of_weight_decay(name):
+    """mmseg's Swin UPerNet and MiT SegFormer rules: no decay on norms (nor on position
+    embeddings); SegFormer's head at 10x the learning rate."""
     from mmengine.optim import build_optim_wrapper
     cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{name}.py'))
     model = task.build_model(cfg)
@@ -154,6 +158,11 @@ def test_upernet_keeps_norms_and_position_embeddings_out_of_weight_decay(name):
         no_decay = 'norm' in key or 'pos_embed' in key
         assert decay[id(param)] == (0.0 if no_decay else 0.01), key
     assert any('pos_embed' in k for k, _ in model.backbone.named_parameters()) == ('pvt_s' in name)
+    lr = {id(p): g['lr'] for g in wrapper.optimizer.param_groups for p in g['params']}
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    head_mult = 10.0 if name.startswith('segformer') else 1.0
+    assert {lr[id(p)] / base_lr for p in model.decode_head.parameters()} == {head_mult}
+    assert {lr[id(p)] / base_lr for p in model.backbone.parameters()} == {1.0}
 
 
 @pytest.mark.parametrize('name', ['retinanet_pvt_v2_b0_fpn_1x_coco',
