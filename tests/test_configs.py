@@ -132,16 +132,38 @@ def test_pvt_v2_detectors_count_as_mmdets_own(name):
     assert ours == reference, (ours, reference)
 
 
-@pytest.mark.parametrize('head', ['upernet', 'segformer'])
-def test_pvt_s_segmentors_count_as_with_mmdets_pvt_small(head):
-    """PVT v1 under mmseg's heads: the same config with mmdet's PyramidVisionTransformer
-    (PVT-Small) built through mmdet's registry in an mmseg config."""
-    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{head}_pvt_s_ade20k_160k.py'))
+@pytest.mark.parametrize('name', ['upernet_pvt_s_ade20k_160k', 'segformer_pvt_s_ade20k_160k',
+                                  'dino_4scale_pvt_s_12e_coco'])
+def test_pvt_s_models_count_as_with_mmdets_pvt_small(name):
+    """PVT v1 under the newer heads: the same config with mmdet's PyramidVisionTransformer
+    (PVT-Small) of the same outputs, built through mmdet's registry (in mmseg configs too)."""
+    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{name}.py'))
     reference = copy.deepcopy(cfg)
-    reference.model.backbone = dict(type='mmdet.PyramidVisionTransformer', num_layers=[3, 4, 6, 3])
+    reference.model.backbone = dict(type='mmdet.PyramidVisionTransformer', num_layers=[3, 4, 6, 3],
+                                    out_indices=tuple(cfg.model.backbone.get('out_indices',
+                                                                             (0, 1, 2, 3))))
     built = task.build_model(reference)
     assert type(built.backbone).__name__ == 'PyramidVisionTransformer'
     assert _meta_count(cfg, task) == sum(p.numel() for p in built.parameters())
+
+
+@pytest.mark.parametrize('name', ['dino_4scale_pvt_s_12e_coco', 'dino_4scale_pvt_v2_b2_12e_coco'])
+def test_dino_takes_the_upstream_recipe(name):
+    """mmdet's DINO recipe for the backbone: 0.1x learning rate, gradient clipping at 0.1,
+    unpadded batches; with_cp as its Swin DINO; PVT v1's position embeddings without decay."""
+    from mmengine.optim import build_optim_wrapper
+    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{name}.py'))
+    model = task.build_model(cfg)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    groups = {id(p): g for g in wrapper.optimizer.param_groups for p in g['params']}
+    for key, param in model.backbone.named_parameters():
+        assert groups[id(param)]['lr'] == pytest.approx(1e-5), key
+        assert groups[id(param)]['weight_decay'] == (0.0 if 'pos_embed' in key else 1e-4), key
+    assert all(groups[id(p)]['lr'] == pytest.approx(1e-4) for p in model.neck.parameters())
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=0.1, norm_type=2)
+    assert cfg.model.data_preprocessor.pad_size_divisor == 1
+    assert model.backbone.with_cp and tuple(cfg.model.backbone.out_indices) == (1, 2, 3)
+    assert cfg.model.neck.num_outs == 4
 
 
 @pytest.mark.parametrize('name', ['upernet_pvt_s_ade20k_160k', 'upernet_pvt_v2_b2_ade20k_160k',
