@@ -10,6 +10,7 @@ model = dict(
                   drop_path_rate=0.1, with_cp=True,
                   init_cfg=dict(type='Pretrained', checkpoint=pvt_checkpoint)),
     neck=dict(in_channels=[128, 320, 512]))
+# Beside the base's 'backbone' key (lr_mult 0.1); mmengine applies the longest matching key
+# alone, so this one carries the backbone's multiplier too.
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={
-    'backbone': dict(lr_mult=0.1),
     'pos_embed': dict(lr_mult=0.1, decay_mult=0.0)}))

@@ -28,9 +28,7 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint=pvt_checkpoint)),
     decode_head=dict(in_channels=[32, 64, 160, 256]))
 
-optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'pos_block': dict(decay_mult=0.0),
-                                    'pos_embed': dict(decay_mult=0.0),
-                                    'norm': dict(decay_mult=0.0),
-                                    'head': dict(lr_mult=10.0)}))
+# The base's custom_keys (pos_block and norm without decay, head at 10x) stay; PVT v1's
+# position embeddings join them.
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'pos_embed': dict(decay_mult=0.0)}))
 auto_scale_lr = dict(enable=True, base_batch_size=16)

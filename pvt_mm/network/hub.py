@@ -53,9 +53,8 @@ def parse(source: str) -> tuple[str, str | None]:
     return repo_id, revision or None
 
 
-def describe(source: str) -> str:
-    """The id with its revision spelled out, as the errors name it."""
-    repo_id, revision = parse(source)
+def describe(repo_id: str, revision: str | None) -> str:
+    """A parsed id with its revision spelled out, as the errors name it."""
     return f'{PREFIX}{repo_id} (revision {revision or "main, the default"})'
 
 
@@ -73,7 +72,7 @@ def download(source: str) -> HubFile:
                                         RevisionNotFoundError)
 
     repo_id, revision = parse(source)
-    what = describe(source)
+    what = describe(repo_id, revision)
     unreachable = None
     for filename in WEIGHT_FILES:
         try:
@@ -94,7 +93,7 @@ def download(source: str) -> HubFile:
         except RevisionNotFoundError:
             raise HubError(f'{what}: the repository has no revision {revision!r} (a branch, '
                            'tag or commit id).') from None
-    names = _repo_files(repo_id, revision, what, offline=unreachable is not None)
+    names = _repo_files(repo_id, revision, offline=unreachable is not None)
     if names is None:
         if constants.HF_HUB_OFFLINE:
             why = 'HF_HUB_OFFLINE is set'
@@ -115,7 +114,7 @@ def download(source: str) -> HubFile:
     return HubFile(path, weights[0])
 
 
-def _repo_files(repo_id: str, revision: str | None, what: str, offline: bool) -> list[str] | None:
+def _repo_files(repo_id: str, revision: str | None, offline: bool) -> list[str] | None:
     """The repository's files at ``revision``: listed by the hub, or offline those its cached
     snapshot holds (None when nothing of it is cached)."""
     from huggingface_hub import HfApi, snapshot_download
