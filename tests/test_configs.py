@@ -2,6 +2,7 @@
 recipe, and reproduces the paper's parameter counts."""
 import copy
 import functools
+import importlib.util
 import glob
 import os.path as osp
 
@@ -15,6 +16,7 @@ from pvt_mm.run.amp import without_gpu_amp  # what tools/train.py does without a
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))
                  if '_base_' not in p)  # configs/_base_/ holds pieces, not configs
+PANOPTICAPI = importlib.util.find_spec('panopticapi') is not None
 NAMES = [osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS]
 
 # Paper Tables 3, 4 and 5: #Param (M).
@@ -58,6 +60,12 @@ def test_config_builds(path):
     for split in ('train', 'val', 'test'):
         ds_cfg = copy.deepcopy(cfg[f'{split}_dataloader']['dataset'])
         ds_cfg['lazy_init'] = True
+        if ds_cfg['type'] == 'CocoPanopticDataset' and not PANOPTICAPI:
+            # mmdet's panoptic loading needs panopticapi (not on PyPI): its own message says so.
+            with pytest.raises(ImportError, match='pip install git\\+https://github.com/'
+                                                  'cocodataset/panopticapi.git'):
+                task.registry('DATASETS').build(ds_cfg)
+            continue
         dataset = task.registry('DATASETS').build(ds_cfg)
         assert dataset.pipeline is not None
     if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper' and not torch.cuda.is_available():
@@ -84,13 +92,14 @@ def test_parameter_counts_match_the_paper(name):
     assert abs(params - EXPECTED[name]) <= 0.1, f'{name}: {params:.2f}M vs paper {EXPECTED[name]}M'
 
 
-# PVTv2 detectors and UPerNet segmentors: each equals, to the parameter, the same config built
+# PVTv2 detectors and the segmentors under the newer heads: each equals, to the parameter, the same config built
 # with mmdet's own PyramidVisionTransformerV2 of that size (mmdet has no linear SRA: a b2-li
 # model is the b2 one less the two backbones' difference).
 V2_DETECTORS = sorted(osp.basename(p)[:-3] for p in CONFIGS
                       if 'pvt_v2' in p and (osp.sep + 'detection' + osp.sep in p
                                             or osp.basename(p).startswith(('upernet_',
-                                                                           'segformer_'))))
+                                                                           'segformer_',
+                                                                           'mask2former_'))))
 
 
 def _meta_count(cfg, task):
@@ -133,7 +142,10 @@ def test_pvt_v2_detectors_count_as_mmdets_own(name):
 
 
 @pytest.mark.parametrize('name', ['upernet_pvt_s_ade20k_160k', 'segformer_pvt_s_ade20k_160k',
-                                  'dino_4scale_pvt_s_12e_coco'])
+                                  'mask2former_pvt_s_ade20k_160k', 'dino_4scale_pvt_s_12e_coco',
+                                  'deformable_detr_refine_twostage_pvt_s_50e_coco',
+                                  'mask2former_pvt_s_lsj_50e_coco',
+                                  'mask2former_pvt_s_lsj_50e_coco_panoptic'])
 def test_pvt_s_models_count_as_with_mmdets_pvt_small(name):
     """PVT v1 under the newer heads: the same config with mmdet's PyramidVisionTransformer
     (PVT-Small) of the same outputs, built through mmdet's registry (in mmseg configs too)."""
@@ -147,19 +159,24 @@ def test_pvt_s_models_count_as_with_mmdets_pvt_small(name):
     assert _meta_count(cfg, task) == sum(p.numel() for p in built.parameters())
 
 
-@pytest.mark.parametrize('name', ['dino_4scale_pvt_s_12e_coco', 'dino_4scale_pvt_v2_b2_12e_coco'])
-def test_dino_takes_the_upstream_recipe(name):
-    """mmdet's DINO recipe for the backbone: 0.1x learning rate, gradient clipping at 0.1,
-    unpadded batches; with_cp as its Swin DINO; PVT v1's position embeddings without decay."""
+@pytest.mark.parametrize('name,lr', [('dino_4scale_pvt_s_12e_coco', 1e-4),
+                                     ('dino_4scale_pvt_v2_b2_12e_coco', 1e-4),
+                                     ('deformable_detr_refine_twostage_pvt_s_50e_coco', 2e-4),
+                                     ('deformable_detr_refine_twostage_pvt_v2_b0_50e_coco', 2e-4)])
+def test_detr_family_takes_the_upstream_recipe(name, lr):
+    """mmdet's DINO and Deformable DETR recipes for the backbone: 0.1x learning rate,
+    gradient clipping at 0.1, unpadded batches; with_cp as its Swin DINO; PVT v1's position
+    embeddings without decay."""
     from mmengine.optim import build_optim_wrapper
     cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{name}.py'))
     model = task.build_model(cfg)
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
     groups = {id(p): g for g in wrapper.optimizer.param_groups for p in g['params']}
+    assert cfg.optim_wrapper.optimizer.lr == lr
     for key, param in model.backbone.named_parameters():
-        assert groups[id(param)]['lr'] == pytest.approx(1e-5), key
+        assert groups[id(param)]['lr'] == pytest.approx(lr / 10), key
         assert groups[id(param)]['weight_decay'] == (0.0 if 'pos_embed' in key else 1e-4), key
-    assert all(groups[id(p)]['lr'] == pytest.approx(1e-4) for p in model.neck.parameters())
+    assert all(groups[id(p)]['lr'] == pytest.approx(lr) for p in model.neck.parameters())
     assert cfg.optim_wrapper.clip_grad == dict(max_norm=0.1, norm_type=2)
     assert cfg.model.data_preprocessor.pad_size_divisor == 1
     assert model.backbone.with_cp and tuple(cfg.model.backbone.out_indices) == (1, 2, 3)
@@ -185,6 +202,32 @@ def test_segmentors_keep_norms_and_position_embeddings_out_of_weight_decay(name)
     head_mult = 10.0 if name.startswith('segformer') else 1.0
     assert {lr[id(p)] / base_lr for p in model.decode_head.parameters()} == {head_mult}
     assert {lr[id(p)] / base_lr for p in model.backbone.parameters()} == {1.0}
+
+
+@pytest.mark.parametrize('name', ['mask2former_pvt_s_lsj_50e_coco', 'mask2former_pvt_v2_b5_lsj_50e_coco',
+                                  'mask2former_pvt_v2_b4_ade20k_160k',
+                                  'mask2former_pvt_v2_b2_li_lsj_50e_coco_panoptic'])
+def test_mask2former_takes_its_swin_recipe(name):
+    """mmdet's and mmseg's Swin Mask2Former rules restated for PVT: the whole backbone at 0.1x
+    the learning rate, every norm of it (and v1's position embeddings) without decay, the rest
+    of the backbone with the full 0.05; the query and level embeddings without decay; gradient
+    clipping at 0.01."""
+    from mmengine.optim import build_optim_wrapper
+    cfg, task = load(next(p for p in CONFIGS if osp.basename(p) == f'{name}.py'))
+    with torch.device('meta'):
+        model = task.build_model(cfg)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    groups = {id(p): g for g in wrapper.optimizer.param_groups for p in g['params']}
+    for key, param in model.backbone.named_parameters():
+        assert groups[id(param)]['lr'] == pytest.approx(1e-5), key
+        no_decay = 'norm' in key or 'pos_embed' in key
+        assert groups[id(param)]['weight_decay'] == (0.0 if no_decay else 0.05), key
+    head = model.panoptic_head if hasattr(model, 'panoptic_head') else model.decode_head
+    for key, param in head.named_parameters():
+        assert groups[id(param)]['lr'] == pytest.approx(1e-4), key
+        if key.split('.')[-2] in ('query_embed', 'query_feat', 'level_embed'):
+            assert groups[id(param)]['weight_decay'] == 0.0, key
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=0.01, norm_type=2)
 
 
 @pytest.mark.parametrize('name', ['retinanet_pvt_v2_b0_fpn_1x_coco',

@@ -1,0 +1,7 @@
+# Mask2Former (panoptic) + PVTv2-b3 on COCO panoptic (no official or upstream figure); the recipe of
+# ./mask2former_pvt_v2_b0_lsj_50e_coco_panoptic.py.
+_base_ = ['./mask2former_pvt_v2_b0_lsj_50e_coco_panoptic.py']
+pvt_checkpoint = 'https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b3.pth'
+model = dict(
+    backbone=dict(arch='b3', init_cfg=dict(checkpoint=pvt_checkpoint)),
+    panoptic_head=dict(in_channels=[64, 128, 320, 512]))
