@@ -98,3 +98,37 @@ def check_size_v2(model, b, h, w, scale):
 def test_pvt_v2_every_size_gives_the_ceiling_pyramid_or_names_the_minimum(models, b, h, w, scale,
                                                                           linear):
     check_size_v2(models['narrow_v2_linear' if linear else 'narrow_v2'], b, h, w, scale)
+
+
+@pytest.mark.slow
+def test_pvt_v1_under_dino_takes_unpadded_odd_sizes():
+    """DINO's recipe feeds its backbone unpadded batches (pad_size_divisor=1): the PVT-Small
+    DINO config's own model, as built (random weights, no download), predicts on an image of
+    257x331 handed over as it is, and on a batch of it with a 203x290 one (padded to the batch's
+    largest, the padding masked by DINO), each image's boxes inside the image. (DINO's 900
+    queries are chosen from the 4 levels' cells: an image needs at least 900 of them.)"""
+    import os.path as osp
+
+    from mmdet.structures import DetDataSample
+
+    from conftest import ROOT
+    from pvt_mm.run.config import load_config
+    config = osp.join(ROOT, 'configs', 'detection', 'dino_4scale_pvt_s_12e_coco.py')
+    cfg, task = load_config(config, {'model.backbone.init_cfg': None})
+    torch.manual_seed(0)
+    model = task.build_eval_model(cfg)
+    assert model.data_preprocessor.pad_size_divisor == 1
+    images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
+              for h, w in ((257, 331), (203, 290))]
+    for batch in (images[:1], images):
+        samples = [DetDataSample(metainfo=dict(img_shape=tuple(i.shape[1:]),
+                                               ori_shape=tuple(i.shape[1:]),
+                                               scale_factor=(1.0, 1.0))) for i in batch]
+        data = model.data_preprocessor(dict(inputs=batch, data_samples=samples))
+        assert tuple(data['inputs'].shape[-2:]) == (257, 331)  # no size divisor: odd, as given
+        with torch.no_grad():
+            results = model.predict(data['inputs'], data['data_samples'], rescale=True)
+        for image, result in zip(batch, results):
+            boxes = result.pred_instances.bboxes
+            assert len(boxes) == cfg.model.test_cfg.max_per_img and torch.isfinite(boxes).all()
+            assert (boxes[:, 2] <= image.shape[2]).all() and (boxes[:, 3] <= image.shape[1]).all()

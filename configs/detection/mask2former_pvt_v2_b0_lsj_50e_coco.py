@@ -28,3 +28,10 @@ model = dict(
     panoptic_head=dict(in_channels=[32, 64, 160, 256]),
     init_cfg=None)
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={{_base_.pvt_backbone_keys}}))
+# mmdet's instance config sets data_prefix=dict(img=...) over its panoptic base's, whose seg
+# prefix (annotations/panoptic_*2017/) then stays in the merged config though instance
+# training reads no panoptic PNGs; it is dropped here, so that a COCO copy without the
+# panoptic annotations passes pvt_mm's check of the data files.
+train_dataloader = dict(dataset=dict(data_prefix=dict(_delete_=True, img='train2017/')))
+val_dataloader = dict(dataset=dict(data_prefix=dict(_delete_=True, img='val2017/')))
+test_dataloader = val_dataloader

@@ -32,6 +32,7 @@ from pvt_deploy.schema import (META_CLASSES, META_END2END, META_MODEL, META_OUTP
 
 from ...network.families import family_of
 from ..tasks import Task
+from .deformable import level_sizes_as_numbers
 from .rules import NotExportableError, export_rules
 
 # The metadata keys are the contract's (pvt_deploy.schema), imported from there.
@@ -135,11 +136,13 @@ def _first_lines(err: BaseException, n: int = 6) -> str:
 
 def export_onnx(module: nn.Module, example: Tensor, path: str, *, output_names: list[str],
                 dynamic: bool = False, opset: int | None = None,
-                metadata: dict[str, str] | None = None) -> dict[str, Any]:
+                metadata: dict[str, str] | None = None, optimize: bool = True) -> dict[str, Any]:
     """Exports ``module`` (eval mode, one input) to ``path`` and checks the file.
 
     With ``dynamic``, height and width are symbolic (``torch.export.Dim.DYNAMIC``): export
-    fails rather than freeze either to the example's size.
+    fails rather than freeze either to the example's size. ``optimize`` is the ONNX exporter's
+    own graph optimisation (onnxscript's); a module may turn it off with an
+    ``onnx_optimize = False`` attribute that says why.
 
     Returns:
         ``seconds`` (export time) and ``input_range`` (the traced range of each dynamic
@@ -156,7 +159,7 @@ def export_onnx(module: nn.Module, example: Tensor, path: str, *, output_names: 
     shapes = ({2: Dim.DYNAMIC, 3: Dim.DYNAMIC},) if dynamic else None
     start = time.perf_counter()
     try:
-        with torch.no_grad(), _symbolic_upstream_sizes():
+        with torch.no_grad(), _symbolic_upstream_sizes(), level_sizes_as_numbers():
             program = torch.export.export(module, (example,), dynamic_shapes=shapes, strict=False)
     except Exception as e:  # torch.export's errors are many; quote the first lines
         raise NotExportableError(f'torch.export could not trace {type(module.model).__name__}'
@@ -174,7 +177,8 @@ def export_onnx(module: nn.Module, example: Tensor, path: str, *, output_names: 
     try:
         onnx_program = torch.onnx.export(program, (example,), input_names=['input'],
                                          output_names=output_names, opset_version=opset,
-                                         dynamo=True, external_data=False, verbose=False)
+                                         dynamo=True, external_data=False, verbose=False,
+                                         optimize=optimize)
     except Exception as e:
         raise NotExportableError(f'the ONNX translation failed: {type(e).__name__}: '
                                  f'{_first_lines(e)}') from e

@@ -204,7 +204,8 @@ def export_model(config: str, checkpoint: str | None = None, *, out: str,
         os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
         meta = _metadata(task, model, part, groups, dataset_meta, names, record)
         info = export_onnx(module, example, out, output_names=names, dynamic=dynamic,
-                           opset=opset, metadata=meta)
+                           opset=opset, metadata=meta,
+                           optimize=getattr(module, 'onnx_optimize', True))
     except NotExportableError as e:
         raise SystemExit(f'export_onnx: cannot export {type(model).__name__} from '
                          f'{config}: {e}') from None

@@ -8,9 +8,10 @@ The graph's input is one image as the caller has it after the config's test resi
 * the network (``model._forward``), then the task's post-processing:
   :class:`DenseDetectorGraph` (priors from the run-time map sizes, box decoding with the head's own
   coder, score threshold, top-k, class-wise NMS through ``torchvision.ops.nms``, which the
-  ONNX exporter writes as ``NonMaxSuppression``), :class:`DetrGraph` (mmdet's own DETR
-  prediction, its padding mask made from the traced sizes), :class:`SegmentorGraph` (the logits resized to
-  the input, the label map) and :class:`ClassifierGraph` (probabilities).
+  ONNX exporter writes as ``NonMaxSuppression``), :class:`DetrGraph` (mmdet's own DETR,
+  Deformable DETR and DINO prediction, the padding mask made from the traced sizes),
+  :class:`SegmentorGraph` (the logits resized to the input, the label map) and
+  :class:`ClassifierGraph` (probabilities).
 
 What stays outside is what needs the original image: reading it, the test pipeline's resize,
 and mapping boxes (or the label map) back to it. :func:`resize_steps` writes that resize into
@@ -304,15 +305,23 @@ class TwoStageDetectorGraph(nn.Module):
 
 
 class DetrGraph(nn.Module):
-    """mmdet's ``DETR`` from image to ``boxes (N, 4)`` in the input's pixels, ``scores (N,)``
-    and ``labels (N,)``: its own ``predict`` (no NMS: the best ``max_per_img`` queries), with
-    the one image's metainfo made of the traced sizes, so that the padding mask its
-    transformer builds from ``img_shape`` and ``batch_input_shape`` follows the input."""
+    """mmdet's ``DETR``, ``DeformableDETR`` or ``DINO`` from image to ``boxes (N, 4)`` in the
+    input's pixels, ``scores (N,)`` and ``labels (N,)``: its own ``predict`` (no NMS: the best
+    ``max_per_img`` queries), with the one image's metainfo made of the traced sizes, so that
+    the padding mask its transformer builds from ``img_shape`` and ``batch_input_shape`` follows the input. The
+    deformable ones trace in :mod:`pvt_mm.run.deployment.deformable`'s form (their level
+    sizes kept as numbers)."""
 
     def __init__(self, model: nn.Module, image_input: ImageInput) -> None:
         super().__init__()
+        from mmdet.models.detectors import DeformableDETR
         self.model, self.image_input = model, image_input
         self.trace_size = 0
+        # Deformable DETR and DINO (traced in pvt_mm.run.deployment.deformable's form): the
+        # ONNX exporter's optimiser (onnxscript 0.7) drops a clamp's bound in the refine
+        # two-stage graph, leaving a Clip whose input no node makes (onnx's checker refuses
+        # the file); written unoptimised, onnxruntime optimises the graph when it loads it.
+        self.onnx_optimize = not isinstance(model, DeformableDETR)
 
     def constants(self) -> dict:
         return dict(max_per_img=int(self.model.bbox_head.test_cfg.get('max_per_img', 100)))

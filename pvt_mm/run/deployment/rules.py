@@ -14,6 +14,19 @@ from torch import Tensor, nn
 from ..tasks import TASKS, Task, _padded, _test_pipeline, _test_resize, head_groups
 
 
+# The DETR family's detectors whose own predict runs inside an end-to-end graph (DetrGraph).
+DETR_GRAPHS = ('DETR', 'DeformableDETR', 'DINO')
+
+
+# Why Mask2Former (mmdet's detector, mmseg's head) has no end-to-end graph: what torch.export
+# stops at with a symbolic size, per package.
+MASKFORMER_REFUSAL = (
+    "{kind}: --end2end writes no Mask2Former graph: {what}; mmdet's MSDeformAttnPixelDecoder "
+    'also keeps the level sizes in a tensor (torch._shape_as_tensor) and reads them back as '
+    "numbers, which pvt_mm's exportable form does for Deformable DETR and DINO only. Export "
+    'the backbone with --backbone-only, or run the model in PyTorch.')
+
+
 class NotExportableError(RuntimeError):
     """A model, or a part of it, that cannot be exported; the message says which and why."""
 
@@ -118,12 +131,17 @@ class DetectionRules(ExportRules):
         kind = type(model).__name__
         pre = model.data_preprocessor
         image_input = ImageInput(pre, pre.pad_size_divisor, pre.pad_value)
-        if kind == 'DETR':  # its padding mask is made in the graph, from the traced sizes
+        if kind in DETR_GRAPHS:  # the padding mask is made in the graph, from the traced sizes
             return DetrGraph(model, image_input), ['boxes', 'scores', 'labels']
         if isinstance(model, DetectionTransformer):
             raise NotExportableError(
-                f'{kind}: --end2end writes DETR itself, not its variants; export the '
-                'backbone with --backbone-only.')
+                f'{kind}: --end2end writes {", ".join(DETR_GRAPHS)} of the DETR family; '
+                'export the backbone with --backbone-only.')
+        if kind in ('MaskFormer', 'Mask2Former'):
+            raise NotExportableError(MASKFORMER_REFUSAL.format(kind=kind, what=(
+                "torch.export stops in its pixel decoder, and mmdet's MaskFormerFusionHead "
+                'makes the instances or panoptic map image by image on data samples, which '
+                'has no graph here')))
         if isinstance(model, TwoStageDetector):
             module = TwoStageDetectorGraph(model, image_input)
             return module, ['boxes', 'scores', 'labels'] + (['masks'] if module.with_mask else [])
@@ -172,6 +190,12 @@ class SegmentationRules(ExportRules):
     def _end2end(self, model, cfg):
         from .graphs import ImageInput, SegmentorGraph
         self.exportable(model, None)  # mmseg EncoderDecoder only: raises otherwise
+        head = type(model.decode_head).__name__
+        if head in ('MaskFormerHead', 'Mask2FormerHead'):
+            raise NotExportableError(MASKFORMER_REFUSAL.format(kind=head, what=(
+                "mmseg's head makes the logits in its predict, which first deep-copies the "
+                "metainfo holding the traced sizes (torch.export: 'Cannot access data "
+                "pointer of Tensor')")))
         pad = (cfg.model.get('data_preprocessor') or {}).get('test_cfg') or {}
         if pad.get('size'):
             raise NotExportableError(

@@ -1,0 +1,31 @@
+# UPerNet + PVTv2-b0 on the bundled toy set: ../segmentation/upernet_pvt_v2_b0_ade20k_160k.py
+# shrunk to a CPU. Random init (no downloads), BN instead of SyncBN, a 128-channel UPerHead
+# (512 upstream) and a 64-channel auxiliary head, 4 classes (the background one of them),
+# 160x128 images, batch 4, 200 iterations. The recipe's optimizer and decay rules (AdamW, no
+# decay on norms) with a learning rate for a random start (5e-4, as the Semantic FPN toys; 6e-5
+# is for an ImageNet backbone over 160k iterations), 20 warm-up iterations then poly decay.
+_base_ = ['../segmentation/upernet_pvt_v2_b0_ade20k_160k.py', '../_base_/toy_ade.py']
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    data_preprocessor=dict(size=None, size_divisor=32),
+    backbone=dict(init_cfg=None),
+    decode_head=dict(channels=128, num_classes=4, norm_cfg=norm_cfg),
+    auxiliary_head=dict(channels=64, num_classes=4, norm_cfg=norm_cfg))
+
+train_dataloader = {{_base_.toy_ade_train_dataloader}}
+val_dataloader = {{_base_.toy_ade_val_dataloader}}
+test_dataloader = val_dataloader
+
+max_iters = 200
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+optim_wrapper = dict(optimizer=dict(lr=5e-4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=20, end=max_iters, by_epoch=False),
+]
+auto_scale_lr = dict(enable=False)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=max_iters // 2, max_keep_ckpts=2))
+
+randomness = dict(seed=0)
