@@ -308,9 +308,9 @@ class DetrGraph(nn.Module):
     """mmdet's ``DETR``, ``DeformableDETR`` or ``DINO`` from image to ``boxes (N, 4)`` in the
     input's pixels, ``scores (N,)`` and ``labels (N,)``: its own ``predict`` (no NMS: the best
     ``max_per_img`` queries), with the one image's metainfo made of the traced sizes, so that
-    the padding mask its transformer builds from ``img_shape`` and ``batch_input_shape`` follows the input. The
-    deformable ones trace in :mod:`pvt_mm.run.deployment.deformable`'s form (their level
-    sizes kept as numbers)."""
+    the padding mask its transformer builds from ``img_shape`` and ``batch_input_shape``
+    follows the input. The deformable ones trace in :mod:`pvt_mm.run.deployment.deformable`'s
+    form (their level sizes kept as numbers)."""
 
     def __init__(self, model: nn.Module, image_input: ImageInput) -> None:
         super().__init__()
