@@ -399,3 +399,19 @@ def test_runner_without_torch_classifies_as_pytorch(tmp_path):
     proc = run_without_torch([newer, path], check=False)
     assert f'schema version {schema.VERSION + 1}; this runner reads version {schema.VERSION}' \
         in proc, proc
+
+
+@pytest.mark.parametrize('h,w', [(3, 5), (4, 5), (7, 13), (17, 9), (1, 2), (2, 6)])
+def test_pyramid_pooling_for_a_symbolic_size_is_torchs(h, w):
+    """The exporter's form of nn.AdaptiveAvgPool2d (UPerNet's pyramid pooling): PyTorch's
+    windows, for fewer and more cells than rows or columns; sums by cumulative-sum
+    differences, so within float32 rounding of partial sums: each of up to n additions of
+    sums up to n * max|x| rounds by at most eps times that, on each of the two axes."""
+    from pvt_mm.run.deployment.export import _adaptive_average
+    x = torch.randn(2, 8, h, w, generator=torch.Generator().manual_seed(h * w)) * 10
+    n = max(h, w)
+    atol = 2 * n * n * torch.finfo(torch.float32).eps * x.abs().max().item()
+    for cells in (1, 2, 3, 6):
+        ref = torch.nn.functional.adaptive_avg_pool2d(x, cells)
+        got = _adaptive_average(_adaptive_average(x, cells, -2), cells, -1)
+        torch.testing.assert_close(got, ref, rtol=0, atol=atol)

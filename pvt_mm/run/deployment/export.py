@@ -95,6 +95,21 @@ def exportable_part(model: nn.Module, task: Task | None, *, backbone_only: bool 
     return _Part(model, fn), part, names, groups
 
 
+def _adaptive_average(x: Tensor, cells: int, dim: int) -> Tensor:
+    """``adaptive_avg_pool`` along one axis of symbolic length ``n``: cell ``i`` averages
+    ``[floor(i n / cells), ceil((i + 1) n / cells))``, PyTorch's rule, as differences of a
+    cumulative sum gathered at indices computed from ``n`` in the graph."""
+    n = x.shape[dim]
+    i = torch.arange(cells, device=x.device)
+    start, end = (i * n) // cells, ((i + 1) * n + cells - 1) // cells
+    zero = torch.zeros_like(x.narrow(dim, 0, 1))
+    total = torch.cat([zero, x.cumsum(dim)], dim)
+    shape = [1] * x.dim()
+    shape[dim] = cells
+    count = (end - start).to(x.dtype).reshape(shape)
+    return (total.index_select(dim, end) - total.index_select(dim, start)) / count
+
+
 @contextlib.contextmanager
 def _symbolic_upstream_sizes() -> Iterator[None]:
     """While exporting, computes sizes that upstream modules derive in Python on the
@@ -105,28 +120,42 @@ def _symbolic_upstream_sizes() -> Iterator[None]:
     example's value, and the graph then upsamples every input to the example's map size.
     With an integral scale factor the same size is ``size * factor`` in integers, which
     stays symbolic. Other cases run mmseg's own code (and the export's check catches them).
+
+    ``nn.AdaptiveAvgPool2d`` to more than one cell (UPerNet's and PSPNet's pyramid pooling,
+    scales 2, 3, 6) is translated to ONNX with its windows' indices computed at the example's
+    size, so another size reads out of range; with a symbolic size it is written as
+    :func:`_adaptive_average` along each axis (the same windows; sums by cumulative-sum
+    differences, which round differently within float32's precision).
     """
-    upsample = None
+    originals = [(nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool2d.forward)]
+
+    def pool(self: nn.Module, x: Tensor) -> Tensor:
+        size = self.output_size
+        cells = (size, size) if isinstance(size, int) else tuple(size)
+        if None in cells or not any(isinstance(n, torch.SymInt) for n in x.shape[-2:]) or \
+                cells == (1, 1):
+            return originals[0][1](self, x)
+        return _adaptive_average(_adaptive_average(x, cells[0], -2), cells[1], -1)
+
+    nn.AdaptiveAvgPool2d.forward = pool
     if 'mmseg' in sys.modules:
         from mmseg.models.utils import Upsample as upsample
         from mmseg.models.utils import resize
-    if upsample is None:
-        yield
-        return
-    original = upsample.forward
+        originals.append((upsample, upsample.forward))
 
-    def forward(self: nn.Module, x: Tensor) -> Tensor:
-        factor = self.scale_factor
-        if self.size or not isinstance(factor, float) or not factor.is_integer():
-            return original(self, x)
-        size = [t * int(factor) for t in x.shape[-2:]]
-        return resize(x, size, None, self.mode, self.align_corners)
+        def forward(self: nn.Module, x: Tensor) -> Tensor:
+            factor = self.scale_factor
+            if self.size or not isinstance(factor, float) or not factor.is_integer():
+                return originals[1][1](self, x)
+            size = [t * int(factor) for t in x.shape[-2:]]
+            return resize(x, size, None, self.mode, self.align_corners)
 
-    upsample.forward = forward
+        upsample.forward = forward
     try:
         yield
     finally:
-        upsample.forward = original
+        for cls, original in originals:
+            cls.forward = original
 
 
 def _first_lines(err: BaseException, n: int = 6) -> str:
