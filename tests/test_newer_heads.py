@@ -48,7 +48,7 @@ def losses(out, pattern=r'\(train\).*?\sloss: ([0-9.]+)'):
     return [float(v) for v in re.findall(pattern, out)]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def dino(tmp_path_factory, toy_data):
     """The toy DINO by mmdet's tools/train.py: 6 epochs, stopped, then --resume to its 12."""
     work = str(tmp_path_factory.mktemp('dino_upstream'))
@@ -57,7 +57,8 @@ def dino(tmp_path_factory, toy_data):
     train = [PY, mim_tool('mmdet', 'train.py'), config, '--work-dir', work]
     first = run([*train, '--cfg-options', *coco_options(data), 'train_cfg.max_epochs=6'],
                 env=UPSTREAM)
-    resumed = run([*train, '--resume', '--cfg-options', *coco_options(data)], env=UPSTREAM)
+    resumed = run([*train, '--resume', '--cfg-options', *coco_options(data)],
+                  env=UPSTREAM)
     return dict(config=config, work=work, data=data, first=first, resumed=resumed,
                 checkpoint=osp.join(work, 'epoch_12.pth'))
 
@@ -122,7 +123,7 @@ def test_deformable_detr_exports_end_to_end(tmp_path):
                  cfg_options=options)  # raises SystemExit when onnxruntime disagrees
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def upernet(tmp_path_factory, toy_data):
     """The toy UPerNet by mmseg's tools/train.py: 100 iterations, then --resume to its 200."""
     work = str(tmp_path_factory.mktemp('upernet_upstream'))
@@ -131,7 +132,8 @@ def upernet(tmp_path_factory, toy_data):
     train = [PY, mim_tool('mmseg', 'train.py'), config, '--work-dir', work]
     first = run([*train, '--cfg-options', *ade_options(data), 'train_cfg.max_iters=100'],
                 env=UPSTREAM)
-    resumed = run([*train, '--resume', '--cfg-options', *ade_options(data)], env=UPSTREAM)
+    resumed = run([*train, '--resume', '--cfg-options', *ade_options(data)],
+                  env=UPSTREAM)
     return dict(config=config, work=work, data=data, first=first, resumed=resumed,
                 checkpoint=osp.join(work, 'iter_200.pth'))
 
