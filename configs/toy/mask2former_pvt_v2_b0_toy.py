@@ -10,7 +10,7 @@ num_classes = 3
 ffn = dict(feedforward_channels=512)
 model = dict(
     data_preprocessor=dict(batch_augments=None),
-    backbone=dict(init_cfg=None),
+    backbone=dict(_delete_=True, type='pvt_mm.PVTv2', arch='b0', drop_path_rate=0.1),
     panoptic_head=dict(
         num_things_classes=num_classes,
         num_queries=20,

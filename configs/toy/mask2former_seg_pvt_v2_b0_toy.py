@@ -10,7 +10,7 @@ num_classes = 4
 ffn = dict(feedforward_channels=512)
 model = dict(
     data_preprocessor=dict(size=None, size_divisor=32),
-    backbone=dict(init_cfg=None),
+    backbone=dict(_delete_=True, type='pvt_mm.PVTv2', arch='b0', drop_path_rate=0.1),
     decode_head=dict(
         num_classes=num_classes,
         num_queries=20,

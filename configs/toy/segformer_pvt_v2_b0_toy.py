@@ -7,7 +7,7 @@
 _base_ = ['../segmentation/segformer_pvt_v2_b0_ade20k_160k.py', '../_base_/toy_ade.py']
 model = dict(
     data_preprocessor=dict(size=None, size_divisor=32),
-    backbone=dict(init_cfg=None),
+    backbone=dict(_delete_=True, type='pvt_mm.PVTv2', arch='b0', drop_path_rate=0.1),
     decode_head=dict(num_classes=4, norm_cfg=dict(type='BN', requires_grad=True)))
 
 train_dataloader = {{_base_.toy_ade_train_dataloader}}

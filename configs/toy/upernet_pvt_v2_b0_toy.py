@@ -8,7 +8,7 @@ _base_ = ['../segmentation/upernet_pvt_v2_b0_ade20k_160k.py', '../_base_/toy_ade
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=None, size_divisor=32),
-    backbone=dict(init_cfg=None),
+    backbone=dict(_delete_=True, type='pvt_mm.PVTv2', arch='b0', drop_path_rate=0.1),
     decode_head=dict(channels=128, num_classes=4, norm_cfg=norm_cfg),
     auxiliary_head=dict(channels=64, num_classes=4, norm_cfg=norm_cfg))
 
