@@ -33,6 +33,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import torch
 from torch import Tensor, nn
@@ -94,10 +95,9 @@ def level_sizes_as_numbers() -> Iterator[None]:
         return
     from mmcv.ops import MultiScaleDeformableAttention
     from mmdet.models.detectors import DeformableDETR
-    original_pre, original_proposals, original_attn = (
+    original_pre, original_proposals, original_attn, linspace = (
         DeformableDETR.pre_transformer, DeformableDETR.gen_encoder_output_proposals,
-        MultiScaleDeformableAttention.forward)
-    shape_as_tensor, linspace = torch._shape_as_tensor, torch.linspace
+        MultiScaleDeformableAttention.forward, torch.linspace)
 
     def symbolic_linspace(start: Any, end: Any, steps: Any, **kwargs: Any) -> Tensor:
         if not isinstance(steps, torch.SymInt):
@@ -108,12 +108,9 @@ def level_sizes_as_numbers() -> Iterator[None]:
                         batch_data_samples: Any = None) -> tuple[dict, dict]:
         # mmdet's own, its size tensor built from the traced sizes (no data read), then the
         # sizes handed on as numbers.
-        torch._shape_as_tensor = lambda t: torch.stack(
-            [torch.scalar_tensor(s, dtype=torch.long) for s in t.shape])
-        try:
+        with mock.patch.object(torch, '_shape_as_tensor', lambda t: torch.stack(
+                [torch.scalar_tensor(s, dtype=torch.long) for s in t.shape])):
             encoder, decoder = original_pre(self, mlvl_feats, batch_data_samples)
-        finally:
-            torch._shape_as_tensor = shape_as_tensor
         sizes = LevelSizes((f.shape[-2], f.shape[-1]) for f in mlvl_feats)
         encoder['spatial_shapes'] = decoder['spatial_shapes'] = sizes
         return encoder, decoder
@@ -136,17 +133,14 @@ def level_sizes_as_numbers() -> Iterator[None]:
             memory_mask = memory.new_zeros(memory.shape[:2], dtype=torch.bool)
         return original_proposals(self, memory, memory_mask, spatial_shapes)
 
-    DeformableDETR.pre_transformer = pre_transformer
-    DeformableDETR.gen_encoder_output_proposals = gen_encoder_output_proposals
-    MultiScaleDeformableAttention.forward = forward
-    torch.linspace = symbolic_linspace
-    try:
+    with contextlib.ExitStack() as patches:
+        for owner, name, form in (
+                (DeformableDETR, 'pre_transformer', pre_transformer),
+                (DeformableDETR, 'gen_encoder_output_proposals', gen_encoder_output_proposals),
+                (MultiScaleDeformableAttention, 'forward', forward),
+                (torch, 'linspace', symbolic_linspace)):
+            patches.enter_context(mock.patch.object(owner, name, form))
         yield
-    finally:
-        DeformableDETR.pre_transformer = original_pre
-        DeformableDETR.gen_encoder_output_proposals = original_proposals
-        MultiScaleDeformableAttention.forward = original_attn
-        torch.linspace = linspace
 
 
 __all__ = ['LevelSizes', 'level_sizes_as_numbers']

@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import torch
 from torch import Tensor, nn
@@ -127,35 +128,32 @@ def _symbolic_upstream_sizes() -> Iterator[None]:
     :func:`_adaptive_average` along each axis (the same windows; sums by cumulative-sum
     differences, which round differently within float32's precision).
     """
-    originals = [(nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool2d.forward)]
+    original_pool = nn.AdaptiveAvgPool2d.forward
 
     def pool(self: nn.Module, x: Tensor) -> Tensor:
         size = self.output_size
         cells = (size, size) if isinstance(size, int) else tuple(size)
         if None in cells or not any(isinstance(n, torch.SymInt) for n in x.shape[-2:]) or \
                 cells == (1, 1):
-            return originals[0][1](self, x)
+            return original_pool(self, x)
         return _adaptive_average(_adaptive_average(x, cells[0], -2), cells[1], -1)
 
-    nn.AdaptiveAvgPool2d.forward = pool
-    if 'mmseg' in sys.modules:
-        from mmseg.models.utils import Upsample as upsample
-        from mmseg.models.utils import resize
-        originals.append((upsample, upsample.forward))
+    with contextlib.ExitStack() as patches:
+        patches.enter_context(mock.patch.object(nn.AdaptiveAvgPool2d, 'forward', pool))
+        if 'mmseg' in sys.modules:
+            from mmseg.models.utils import Upsample as upsample
+            from mmseg.models.utils import resize
+            original_upsample = upsample.forward
 
-        def forward(self: nn.Module, x: Tensor) -> Tensor:
-            factor = self.scale_factor
-            if self.size or not isinstance(factor, float) or not factor.is_integer():
-                return originals[1][1](self, x)
-            size = [t * int(factor) for t in x.shape[-2:]]
-            return resize(x, size, None, self.mode, self.align_corners)
+            def forward(self: nn.Module, x: Tensor) -> Tensor:
+                factor = self.scale_factor
+                if self.size or not isinstance(factor, float) or not factor.is_integer():
+                    return original_upsample(self, x)
+                size = [t * int(factor) for t in x.shape[-2:]]
+                return resize(x, size, None, self.mode, self.align_corners)
 
-        upsample.forward = forward
-    try:
+            patches.enter_context(mock.patch.object(upsample, 'forward', forward))
         yield
-    finally:
-        for cls, original in originals:
-            cls.forward = original
 
 
 def _first_lines(err: BaseException, n: int = 6) -> str:
