@@ -105,6 +105,13 @@ def load_tool(path):
     return module
 
 
+def mim_file(package, *parts):
+    """A file an OpenMMLab package ships under its ``.mim/`` folder (its own ``tools/`` and
+    ``configs/``), where ``mim`` and the package's docs find them."""
+    import importlib
+    return osp.join(osp.dirname(importlib.import_module(package).__file__), '.mim', *parts)
+
+
 def metrics_of(output):
     line = [ln for ln in output.splitlines() if ln.startswith('pvt_mm metrics: ')][-1]
     return json.loads(line[len('pvt_mm metrics: '):])

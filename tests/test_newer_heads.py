@@ -7,7 +7,6 @@ Mask2Former (mmdet and mmseg) train with pvt_mm's tools for a part of their sche
 loss falling and their figures over bars; the panoptic Mask2Former trains one
 iteration. Bars sit below every figure
 measured (docs/configs.md: per generator seed, with CPU minutes)."""
-import importlib
 import json
 import os.path as osp
 import pickle
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import PY, ROOT, TOY, metrics_of, run
+from conftest import PY, ROOT, TOY, metrics_of, mim_file, run
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +27,6 @@ DINO_BOX_BAR = 0.2
 UPERNET_MIOU_BAR = 50.0
 LOSS_RATIO_BAR = 0.8
 UPSTREAM = {'PYTHONPATH': ROOT}  # pvt_mm importable, as an installed package would be
-
-
-def mim_tool(package, name):
-    """The package's own tool script, as `mim` and the package's docs run it."""
-    return osp.join(osp.dirname(importlib.import_module(package).__file__), '.mim', 'tools',
-                    name)
 
 
 def coco_options(data):
@@ -56,7 +49,7 @@ def dino(tmp_path_factory, toy_data):
     work = str(tmp_path_factory.mktemp('dino_upstream'))
     data = str(toy_data / 'coco') + '/'
     config = osp.join(TOY, 'dino_pvt_v2_b0_toy.py')
-    train = [PY, mim_tool('mmdet', 'train.py'), config, '--work-dir', work]
+    train = [PY, mim_file('mmdet', 'tools', 'train.py'), config, '--work-dir', work]
     first = run([*train, '--cfg-options', *coco_options(data), 'train_cfg.max_epochs=6'],
                 env=UPSTREAM)
     resumed = run([*train, '--resume', '--cfg-options', *coco_options(data)], env=UPSTREAM)
@@ -70,7 +63,7 @@ def test_dino_learns_through_mmdets_own_tools(dino, tmp_path):
     assert 'resumed epoch: 6, iter: 96' in dino['resumed'], dino['resumed'][-3000:]
     assert re.search(r'Epoch\(train\) +\[7\]\[', dino['resumed'])
     assert not re.search(r'Epoch\(train\) +\[1\]\[', dino['resumed'])
-    out = run([PY, mim_tool('mmdet', 'test.py'), dino['config'], dino['checkpoint'],
+    out = run([PY, mim_file('mmdet', 'tools', 'test.py'), dino['config'], dino['checkpoint'],
                '--work-dir', str(tmp_path / 'mmdet'), '--cfg-options',
                *coco_options(dino['data'])], env=UPSTREAM)
     upstream = float(re.findall(r'coco/bbox_mAP: ([0-9.]+)', out)[-1])
@@ -131,7 +124,7 @@ def upernet(tmp_path_factory, toy_data):
     work = str(tmp_path_factory.mktemp('upernet_upstream'))
     data = str(toy_data / 'ade' / 'ADEChallengeData2016')
     config = osp.join(TOY, 'upernet_pvt_v2_b0_toy.py')
-    train = [PY, mim_tool('mmseg', 'train.py'), config, '--work-dir', work]
+    train = [PY, mim_file('mmseg', 'tools', 'train.py'), config, '--work-dir', work]
     first = run([*train, '--cfg-options', *ade_options(data), 'train_cfg.max_iters=50'],
                 env=UPSTREAM)
     resumed = run([*train, '--resume', '--cfg-options', *ade_options(data),
@@ -146,7 +139,7 @@ def test_upernet_learns_through_mmsegs_own_tools(upernet, tmp_path):
     assert 'resumed epoch: 0, iter: 50' in upernet['resumed'], upernet['resumed'][-3000:]
     assert 'Iter(train) [ 60/100]' in upernet['resumed']
     assert 'Iter(train) [ 10/100]' not in upernet['resumed']
-    out = run([PY, mim_tool('mmseg', 'test.py'), upernet['config'], upernet['checkpoint'],
+    out = run([PY, mim_file('mmseg', 'tools', 'test.py'), upernet['config'], upernet['checkpoint'],
                '--work-dir', str(tmp_path / 'mmseg'), '--cfg-options',
                *ade_options(upernet['data'])], env=UPSTREAM)
     upstream = float(re.findall(r'mIoU: ([0-9.]+)', out)[-1])
@@ -184,7 +177,7 @@ def test_mmdets_own_amp_switch_needs_a_gpu(tmp_path, mini_data):
     """mmdet's tools/train.py --amp selects mmengine's AmpOptimWrapper, which asserts a GPU
     (or NPU, MLU, MUSA) in mmengine 0.10.7: on a CPU it stops there, as docs/tools.md says;
     pvt_mm's tools/train.py --amp runs bf16 on the CPU instead."""
-    out = run([PY, mim_tool('mmdet', 'train.py'), osp.join(TOY, 'dino_pvt_v2_b0_toy.py'),
+    out = run([PY, mim_file('mmdet', 'tools', 'train.py'), osp.join(TOY, 'dino_pvt_v2_b0_toy.py'),
                '--work-dir', str(tmp_path), '--amp', '--cfg-options',
                *coco_options(str(mini_data / 'coco') + '/')], env=UPSTREAM, check=False)
     assert 'AmpOptimizerWrapper`` is only available training on gpu' in out, out[-2000:]

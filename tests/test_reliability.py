@@ -15,7 +15,7 @@ import time
 import pytest
 import torch
 
-from conftest import PY, ROOT, TOY, last_checkpoint, run
+from conftest import PY, ROOT, TOY, last_checkpoint, mim_file, run
 from pvt_mm.run.fileio import atomic_write
 from pvt_mm.run.config import ConfigError, load_config
 
@@ -288,8 +288,7 @@ def test_unknown_backbone_stops_the_train_tool_before_the_work_dir(tmp_path):
 def test_config_without_custom_imports_still_finds_pvt_mm(tmp_path, mini_data):
     """mmdet's own tools/train.py, a downstream config with type='pvt_mm.PVT' and no
     custom_imports: mmengine imports pvt_mm from the scope prefix, so it trains."""
-    import mmdet
-    train_py = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
+    train_py = mim_file('mmdet', 'tools', 'train.py')
     cfg = tmp_path / 'no_imports.py'
     cfg.write_text(textwrap.dedent(f'''
         _base_ = ['{RETINANET}']

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 import torch
 
-from conftest import FEW_EPOCHS, PY, ROOT, TOY, metrics_of, run
+from conftest import FEW_EPOCHS, PY, ROOT, TOY, metrics_of, mim_file, run
 
 # Real tool runs as subprocesses: minutes in all; `make test-quick` leaves them out.
 pytestmark = pytest.mark.slow
@@ -132,8 +132,7 @@ def test_two_process_distributed_training_on_cpu(tmp_path, mini_data):
 
 def test_downstream_config_with_mmdets_own_train_script(tmp_path, mini_data):
     """Another MM project: its own config, mmdet's own tools/train.py, only custom_imports added."""
-    import mmdet
-    train_py = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'train.py')
+    train_py = mim_file('mmdet', 'tools', 'train.py')
     data = str(mini_data / 'coco') + '/'
     cfg = tmp_path / 'my_project' / 'retinanet_with_pvt.py'
     cfg.parent.mkdir()
@@ -368,8 +367,7 @@ def test_tensorboard_switch_writes_events(tmp_path, mini_data):
 def test_mmsegs_browse_dataset_draws_a_pvt_config(tmp_path, mini_data):
     """mmseg's own tools/misc/browse_dataset.py on pvt_mm's ADE20K config: it used to stop in
     OpenCV ("Layout of the output array img is incompatible with cv::Mat")."""
-    import mmseg
-    browse = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'misc', 'browse_dataset.py')
+    browse = mim_file('mmseg', 'tools', 'misc', 'browse_dataset.py')
     out = tmp_path / 'browse'
     run([PY, browse, osp.join(ROOT, 'configs', 'segmentation', 'fpn_pvt_t_ade20k_40k.py'),
          '--output-dir', str(out), '--not-show', '--cfg-options',

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import PY, TOY, load_tool, official_state_dict, official_v2_state_dict, run
+from conftest import (PY, TOY, load_tool, mim_file, official_state_dict,
+                      official_v2_state_dict, run)
 from pvt_mm import CheckpointError
 from pvt_mm.network.model_weights import read_model_checkpoint
 from pvt_mm.network.weights import load_pretrained
@@ -274,11 +275,9 @@ def test_mmdets_model_zoo_configs_fit_pvt_mms_configs(mmdet_name, ours, tmp_path
     """The files mmdet's model zoo publishes for its PVT RetinaNets are state dicts of its own
     configs (configs/pvt/ in mmdet): one of each, random, fits the pvt_mm config of the same
     detector key for key once its backbone is converted."""
-    import mmdet
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-    mmdet_cfg = Config.fromfile(osp.join(osp.dirname(mmdet.__file__), '.mim', 'configs', 'pvt',
-                                         f'{mmdet_name}.py'))
+    mmdet_cfg = Config.fromfile(mim_file('mmdet', 'configs', 'pvt', f'{mmdet_name}.py'))
     cfg, task = load_config(osp.join(osp.dirname(TOY), 'detection', f'{ours}.py'))
     DefaultScope.get_instance(f'pvt_mm_test_zoo_{mmdet_name}', scope_name='mmdet')
     path = str(tmp_path / f'{mmdet_name}.pth')
