@@ -18,7 +18,8 @@ TABLE2_PARAMS_M = {'tiny': 13.2, 'small': 24.5, 'medium': 44.2, 'large': 61.4}
 INPUTS = [(1, 333, 517), (2, 64, 96), (1, 448, 448), (1, 800, 1344)]
 
 
-@pytest.mark.parametrize('arch', SIZES)
+@pytest.mark.parametrize('arch', ['tiny', 'small', *(pytest.param(a, marks=pytest.mark.slow)
+                                                      for a in ('medium', 'large'))])
 def test_shapes_and_strides_at_odd_sizes(arch):
     torch.manual_seed(0)
     model = PVT(arch).eval()

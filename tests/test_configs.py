@@ -5,6 +5,7 @@ import functools
 import importlib.util
 import glob
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -18,6 +19,24 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))
                  if '_base_' not in p)  # configs/_base_/ holds pieces, not configs
 PANOPTICAPI = importlib.util.find_spec('panopticapi') is not None
 NAMES = [osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS]
+_SIZE = re.compile(r'pvt_v2_(b0|b1|b2_li|b2|b3|b4|b5)(?=_)|pvt_(t|s|m|l)(?=_)')
+
+
+def one_size_quick(names):
+    """The names as pytest parameters: the first size of each pipeline (b0, PVT-Tiny, else
+    the smallest there is) in the quick tier, the other sizes marked slow (`make test` runs
+    them all)."""
+    order = ['b0', 't', 's', 'b1', 'b2', 'b2_li', 'b3', 'b4', 'b5', 'm', 'l']
+    first = {}
+    for name in names:
+        size = _SIZE.search(name)
+        rank = order.index(size.group(1) or size.group(2)) if size else -1
+        pipeline = _SIZE.sub(lambda m: 'pvt_v2_{}' if m.group(1) else 'pvt_{}', name)
+        if pipeline not in first or rank < first[pipeline][0]:
+            first[pipeline] = (rank, name)
+    quick = {name for _, name in first.values()}
+    return [n if n in quick else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
 
 # Paper Tables 3, 4 and 5: #Param (M).
 PAPER_PARAMS_M = {
@@ -44,12 +63,13 @@ def load(path):
     return copy.deepcopy(cfg), task
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
-def test_config_builds(path):
+@pytest.mark.parametrize('name', one_size_quick(NAMES))
+def test_config_builds(name):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
     from pvt_mm.network.families import FAMILIES, family_of
+    path = osp.join(ROOT, 'configs', name)
     cfg, task = load(path)
     # As the Runner does: names in the config resolve in the config's default scope.
     DefaultScope.get_instance(f'pvt_mm_test_{osp.basename(path)}', scope_name=cfg.default_scope)
@@ -82,7 +102,7 @@ def test_config_builds(path):
         'DataFilesHook', 'NonFiniteLossHook', 'StepSeedHook']
 
 
-@pytest.mark.parametrize('name', sorted(EXPECTED))
+@pytest.mark.parametrize('name', one_size_quick(sorted(EXPECTED)))
 def test_parameter_counts_match_the_paper(name):
     path = next(p for p in CONFIGS if osp.basename(p) == f'{name}.py')
     cfg, task = load(path)
@@ -122,7 +142,7 @@ def _mmdet_backbone_count(arch):
     return sum(p.numel() for p in model.parameters())
 
 
-@pytest.mark.parametrize('name', V2_DETECTORS)
+@pytest.mark.parametrize('name', one_size_quick(V2_DETECTORS))
 def test_pvt_v2_detectors_count_as_mmdets_own(name):
     """The detector less pvt_mm's backbone plus mmdet's: what the same config builds with
     mmdet's backbone (the neck and heads depend on the config alone)."""
@@ -258,8 +278,17 @@ def test_trans2seg_parameters_against_the_paper():
     assert abs(params - 30.56) <= 0.01 and abs(params - 32.1) <= 1.6, params
 
 
+class _ByName(dict):
+    """Configs by file name, each parsed when first asked for."""
+
+    def __missing__(self, name):
+        path = next(p for p in CONFIGS if osp.basename(p) == f'{name}.py')
+        self[name] = load(path)[0]
+        return self[name]
+
+
 def test_recipes_are_in_the_files():
-    cfgs = {osp.splitext(osp.basename(p))[0]: load(p)[0] for p in CONFIGS}
+    cfgs = _ByName()
     for size, arch in dict(t='tiny', s='small', m='medium', l='large').items():
         one = cfgs[f'retinanet_pvt_{size}_fpn_1x_coco']
         three = cfgs[f'retinanet_pvt_{size}_fpn_3x_mstrain_coco']
@@ -377,9 +406,9 @@ def checkpoint_override(path):
                               f'model.backbone.init_cfg.checkpoint={path}']).cfg_options
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=NAMES)
-def test_one_backbone_checkpoint_override_fits_every_config(path):
-    cfg, _ = load(path)
+@pytest.mark.parametrize('name', one_size_quick(NAMES))
+def test_one_backbone_checkpoint_override_fits_every_config(name):
+    cfg, _ = load(osp.join(ROOT, 'configs', name))
     cfg.merge_from_dict(checkpoint_override('/weights/pvt.pth'))  # as load_config merges it
     assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='/weights/pvt.pth')
 

@@ -24,7 +24,7 @@ FEATURE_ATOL = 1e-4
 OTHER_SIZES = [(250, 333), (640, 96), (96, 500), (48, 48)]
 
 
-@pytest.fixture(scope='module', params=['fused', 'explicit'])
+@pytest.fixture(scope='module', params=['fused', pytest.param('explicit', marks=pytest.mark.slow)])
 def exported_backbone(request, tmp_path_factory):
     torch.manual_seed(0)
     model = PVT('tiny', fused_attn=request.param == 'fused')

@@ -90,7 +90,8 @@ def test_fp16_autocast_with_a_scaled_loss_gives_autograds_gradients(monkeypatch,
             assert torch.equal(grads[name], g), (on_cpu_paths, name)
 
 
-@pytest.mark.parametrize('family,arch', [('PVT', 'tiny'), ('PVTv2', 'b0'), ('PVTv2', 'b2_li')])
+@pytest.mark.parametrize('family,arch', [('PVT', 'tiny'), ('PVTv2', 'b0'),
+                                         pytest.param('PVTv2', 'b2_li', marks=pytest.mark.slow)])
 def test_training_step_compiles_to_one_graph(family, arch):
     """``torch.compile(fullgraph=True)`` traces the training forward whole (a graph break
     raises), through the lean functions and the position-embedding resize, and its backward

@@ -49,6 +49,7 @@ def onedl_line() -> bool:
     return packages_distributions().get('mmseg') == ['onedl-mmsegmentation']
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('pkg', ['mmdet', 'mmseg'])
 def test_backbone_from_config_file(tmp_path, pkg):
     out = run_build(tmp_path, pkg, '''

@@ -145,6 +145,7 @@ def _python(code, *flags):
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_import_pvt_mm_leaves_openmmlab_task_packages_alone():
     """`import pvt_mm` registers the network, the hooks and the timm models without importing
     mmcv, mmdet, mmseg or mmpretrain; they come with a config or a tool."""

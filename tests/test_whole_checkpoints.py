@@ -70,6 +70,7 @@ def test_official_mmdet2_file_predicts_what_the_converted_weights_do(files, mini
             assert torch.equal(a['pred_instances'][key], b['pred_instances'][key]), key
 
 
+@pytest.mark.slow
 def test_a_file_that_does_not_fit_fails_before_any_image(files, mini_data, tmp_path):
     out = run([PY, 'tools/test.py', CONFIG, str(files['root'] / 'no_head.pth'),
                '--work-dir', str(tmp_path), '--data-root', str(mini_data / 'coco') + '/'],
