@@ -39,7 +39,9 @@ EXTRAS = {
     # tools/deployment/: ONNX export (torch.export + onnxscript) and onnxruntime; pvt_deploy's
     # runtimes and its image reading (OpenCV; mmcv's opencv-python, so that the two do not
     # both install cv2). pvt_deploy alone, without torch: pip install ./pvt_deploy.
-    'deploy': ['onnx', 'onnxscript', 'onnxruntime', 'openvino', 'numpy', 'opencv-python'],
+    # nncf: INT8 post-training quantisation (tools/deployment/quantize.py); not needed to run
+    # the quantised file.
+    'deploy': ['onnx', 'onnxscript', 'onnxruntime', 'openvino', 'nncf', 'numpy', 'opencv-python'],
     # transformers: its own Pvt classes write the HF-layout files the tests load.
     # pytest-xdist: make test runs a worker per core.
     'tests': ['pytest', 'pytest-xdist', 'hypothesis', 'transformers'],

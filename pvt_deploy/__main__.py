@@ -1,11 +1,12 @@
 """Predict with an end-to-end PVT graph, without torch or OpenMMLab.
 
-    python -m pvt_deploy MODEL.onnx IMAGE [IMAGE ...] [--out-dir DIR] [--json FILE]
+    python -m pvt_deploy MODEL.onnx|MODEL_int8.xml IMAGE [IMAGE ...] [--out-dir DIR] [--json FILE]
         [--runtime onnxruntime|openvino] [--precision f32|bf16|default] [--threads N]
         [--score-thr 0.3] [--topk 5]
 
 MODEL.onnx is what ``tools/deployment/export_onnx.py CONFIG CHECKPOINT --end2end --dynamic``
-wrote. Each image is read with OpenCV, resized as the config's test pipeline resizes it
+wrote, or the OpenVINO IR ``tools/deployment/quantize.py`` made of it (``--runtime
+openvino``). Each image is read with OpenCV, resized as the config's test pipeline resizes it
 (the steps are in the file), run through the graph and mapped back to the image: the line
 printed per image says what was found; ``--out-dir`` gets the drawn image (and, for a
 segmentor, the label map as a PNG) and ``--json`` every prediction in the image's pixels.
@@ -27,7 +28,8 @@ from .tasks import TASKS
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='python -m pvt_deploy', description=__doc__.split(
         '\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('model', help='the .onnx file export_onnx.py --end2end wrote')
+    parser.add_argument('model', help='the .onnx file export_onnx.py --end2end wrote, or the '
+                                      '.xml quantize.py wrote')
     parser.add_argument('images', nargs='+', help='image files')
     parser.add_argument('--out-dir', help='write the drawn images (and label maps) here')
     parser.add_argument('--json', help='write the predictions here (boxes in image pixels)')
@@ -56,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f'pvt_deploy: {e}', file=sys.stderr)
         return 2
     where = f' ({model.precision})' if args.runtime == 'openvino' else ''
+    if model.weights != 'f32':
+        where += f', {model.weights} weights'
     print(f'{osp.basename(args.model)}: {model.meta["model"]} ({model.task}), '
           f'{args.runtime}{where}')
     if args.out_dir:

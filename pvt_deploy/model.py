@@ -18,19 +18,26 @@ import numpy as np
 
 from .image import Resized, apply_steps, read
 from .postprocess import paste_masks, resize_logits, rle
-from .runtimes import RUNTIMES, ort_session, open_runtime
-from .schema import read_end2end
+from .runtimes import RUNTIMES, is_openvino_ir, open_runtime, ort_session, read_ir_metadata
+from .schema import read_end2end, read_precision
 from .tasks import TASKS
 
 
+def file_metadata(path: str) -> dict[str, str]:
+    """The metadata map of an ONNX file (onnxruntime reads it) or an OpenVINO IR (its
+    rt_info); torch is not needed."""
+    if is_openvino_ir(path):
+        return read_ir_metadata(path)
+    return dict(ort_session(path, optimise=False).get_modelmeta().custom_metadata_map)
+
+
 def read_metadata(path: str) -> dict:
-    """The end-to-end record of an ONNX file (onnxruntime reads it; torch is not needed).
+    """The end-to-end record of an ONNX or IR file.
 
     Raises:
         pvt_deploy.schema.SchemaError: not an end-to-end graph of this schema version.
     """
-    return read_end2end(ort_session(path, optimise=False).get_modelmeta().custom_metadata_map,
-                        path)
+    return read_end2end(file_metadata(path), path)
 
 
 @dataclass
@@ -58,7 +65,7 @@ class Model:
     """An end-to-end graph and its runtime.
 
     Args:
-        path: the .onnx file.
+        path: the .onnx file, or the OpenVINO IR (.xml) ``quantize.py`` wrote (OpenVINO only).
         runtime: a name of :data:`pvt_deploy.runtimes.RUNTIMES` (``onnxruntime``,
             ``openvino``; CPU).
         threads: intra-op threads (default: the runtime's).
@@ -74,10 +81,15 @@ class Model:
         self.path = path
         if runtime == 'onnxruntime':  # one session reads the file and its metadata
             self.runtime = open_runtime(path, runtime, threads, precision)
-            self.meta = read_end2end(self.runtime.metadata, path)
+            metadata = self.runtime.metadata
         else:  # the record checked before the runtime compiles the graph
-            self.meta = read_metadata(path)
+            metadata = file_metadata(path)
+            read_end2end(metadata, path)
             self.runtime = open_runtime(path, runtime, threads, precision)
+        self.meta = read_end2end(metadata, path)
+        self.quantization = read_precision(metadata, path)
+        # the weights' precision (int8 for a quantised file), then the runtime's for the rest
+        self.weights = self.quantization['precision']
         self.precision = self.runtime.precision
         self.task = self.meta['task']
         self.classes = list(self.meta.get('classes') or [])
@@ -108,5 +120,5 @@ class Model:
         return pred
 
 
-__all__ = ['Model', 'Prediction', 'read_metadata', 'open_runtime', 'paste_masks', 'rle',
-           'resize_logits', 'RUNTIMES']
+__all__ = ['Model', 'Prediction', 'read_metadata', 'file_metadata', 'open_runtime', 'paste_masks',
+           'rle', 'resize_logits', 'RUNTIMES']

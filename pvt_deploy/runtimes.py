@@ -39,8 +39,16 @@ class Runtime:
         raise NotImplementedError
 
 
+def is_openvino_ir(path: str) -> bool:
+    """An OpenVINO IR (``.xml`` beside its ``.bin``), as ``quantize.py`` writes."""
+    return path.lower().endswith('.xml')
+
+
 def ort_session(path: str, threads: int | None = None, optimise: bool = True) -> Any:
     """onnxruntime's CPU session of ``path``."""
+    if is_openvino_ir(path):
+        raise ValueError(f'{path} is an OpenVINO IR (a quantised file): run it with '
+                         '--runtime openvino.')
     import onnxruntime as ort
     options = ort.SessionOptions()
     if threads:
@@ -95,8 +103,10 @@ class OpenVINORuntime(Runtime):
 
     @property
     def metadata(self) -> dict[str, str]:
-        """Read with onnxruntime's parser when it is installed (OpenVINO keeps no ONNX
-        metadata_props), else with the onnx package."""
+        """An IR's from its rt_info; an ONNX file's read with onnxruntime's parser when it is
+        installed (OpenVINO keeps no ONNX metadata_props), else with the onnx package."""
+        if is_openvino_ir(self.path):
+            return ir_metadata(self._model)
         try:
             return dict(ort_session(self.path, optimise=False).get_modelmeta().custom_metadata_map)
         except ImportError:
@@ -108,6 +118,24 @@ class OpenVINORuntime(Runtime):
         self._request.infer({0: x})
         return {o.get_any_name(): self._request.get_tensor(o).data.copy()
                 for o in self.compiled.outputs}
+
+
+def ir_metadata(model: Any) -> dict[str, str]:
+    """The metadata map an OpenVINO model keeps in its rt_info (``schema.RT_INFO``)."""
+    from .schema import RT_INFO
+    if not model.has_rt_info([RT_INFO]):
+        return {}
+    section = model.get_rt_info([RT_INFO]).astype(dict)
+    return {k: v.astype(str) if hasattr(v, 'astype') else str(v) for k, v in section.items()}
+
+
+def read_ir_metadata(path: str) -> dict[str, str]:
+    """The metadata map of an IR file, read without compiling it."""
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ImportError(f'{path} is an OpenVINO IR: pip install openvino') from None
+    return ir_metadata(ov.Core().read_model(path))
 
 
 RUNTIMES: dict[str, type[Runtime]] = {r.name: r for r in (OnnxRuntime, OpenVINORuntime)}
@@ -125,4 +153,5 @@ def open_runtime(path: str, runtime: str = 'onnxruntime', threads: int | None = 
     return RUNTIMES[runtime](path, threads, precision)
 
 
-__all__ = ['Runtime', 'OnnxRuntime', 'OpenVINORuntime', 'RUNTIMES', 'open_runtime', 'ort_session']
+__all__ = ['Runtime', 'OnnxRuntime', 'OpenVINORuntime', 'RUNTIMES', 'open_runtime', 'ort_session',
+           'is_openvino_ir', 'ir_metadata', 'read_ir_metadata']

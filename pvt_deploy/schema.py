@@ -17,8 +17,15 @@ its outputs, per task (:data:`OUTPUTS`):
   takes the arg-max, or ``constants.threshold`` on the sigmoid of a single channel);
 * ``cls``: ``probabilities`` (C,).
 
+A quantised file (``tools/deployment/quantize.py``: an OpenVINO IR, ``.xml``) carries the
+same keys in its ``rt_info`` under :data:`RT_INFO` and one more, ``pvt_mm.precision``
+(:func:`precision_record`): the weights' and activations' precision, the quantiser and its
+calibration, and the operations kept in float. A file without it (what ``export_onnx.py``
+writes) is float.
+
 Version history: 1, the first versioned record (``schema_version``); files written before
-it carry none and are refused.
+it carry none and are refused. ``pvt_mm.precision`` is an optional key of version 1 (a
+reader that does not know it runs the file as it runs a float one).
 """
 from __future__ import annotations
 
@@ -34,7 +41,10 @@ META_OUTPUTS = 'pvt_mm.outputs'  # json: how raw outputs group into the head's a
 META_MODEL = 'pvt_mm.model'  # the model's type, e.g. RetinaNet
 META_CLASSES = 'pvt_mm.classes'  # json: the class names the checkpoint was trained on
 META_END2END = 'pvt_mm.end2end'  # json: the end-to-end record below
-JSON_KEYS = (META_OUTPUTS, META_CLASSES, META_END2END)
+META_PRECISION = 'pvt_mm.precision'  # json: a quantised file's record (precision_record)
+JSON_KEYS = (META_OUTPUTS, META_CLASSES, META_END2END, META_PRECISION)
+RT_INFO = 'pvt_mm'  # an OpenVINO IR's rt_info section holding the metadata map
+PRECISIONS = ('f32', 'int8')  # what the weights of a file can be
 
 END2END_PART = 'end2end'
 INPUT = '(1, 3, H, W) float32, RGB, 0-255, after the resize steps'
@@ -112,6 +122,43 @@ def read_end2end(metadata: dict[str, str], path: str) -> dict[str, Any]:
     return record
 
 
+def precision_record(*, precision: str, quantizer: str, calibration: dict,
+                     float_ops: list[str], ignored_nodes: int) -> str:
+    """The ``pvt_mm.precision`` metadata value (JSON) of a quantised file.
+
+    Args:
+        precision: the weights' and the quantised activations' precision (one of
+            :data:`PRECISIONS`).
+        quantizer: what quantised it, with its version (``nncf 3.4.0``).
+        calibration: where the calibration images came from (``images``: how many, ...).
+        float_ops: operation types kept in float in the network part, each with the reason.
+        ignored_nodes: how many nodes (the post-processing) were left in float.
+    """
+    if precision not in PRECISIONS:
+        raise SchemaError(f'precision {precision!r}: one of {list(PRECISIONS)}.')
+    return json.dumps(dict(precision=precision, quantizer=quantizer, calibration=calibration,
+                           float_ops=list(float_ops), ignored_nodes=ignored_nodes))
+
+
+def read_precision(metadata: dict[str, str], path: str) -> dict[str, Any]:
+    """A file's precision record; ``{'precision': 'f32'}`` for a file without one (what
+    ``export_onnx.py`` writes is float).
+
+    Raises:
+        SchemaError: a record that is not JSON or names an unknown precision.
+    """
+    if META_PRECISION not in metadata:
+        return dict(precision='f32')
+    try:
+        record = json.loads(metadata[META_PRECISION])
+    except json.JSONDecodeError as e:
+        raise SchemaError(f'{path}: its {META_PRECISION} metadata is not JSON ({e}).') from None
+    if record.get('precision') not in PRECISIONS:
+        raise SchemaError(f'{path}: precision {record.get("precision")!r} in its '
+                          f'{META_PRECISION} metadata; this runner knows {list(PRECISIONS)}.')
+    return record
+
+
 def parse_metadata(metadata: dict[str, str]) -> dict[str, Any]:
     """pvt_mm's keys of a metadata map, the JSON ones decoded (raw exports' post-processing
     reads them; the end-to-end record is read by :func:`read_end2end`)."""
@@ -124,4 +171,6 @@ def parse_metadata(metadata: dict[str, str]) -> dict[str, Any]:
 
 __all__ = ['VERSION', 'SchemaError', 'OUTPUTS', 'OPTIONAL', 'RESIZE_STEPS', 'INPUT',
            'META_PART', 'META_TASK', 'META_OUTPUTS', 'META_MODEL', 'META_CLASSES', 'META_END2END',
-           'END2END_PART', 'end2end_record', 'read_end2end', 'parse_metadata', 'check_outputs']
+           'META_PRECISION', 'RT_INFO', 'PRECISIONS', 'END2END_PART', 'end2end_record',
+           'read_end2end', 'precision_record', 'read_precision', 'parse_metadata',
+           'check_outputs']

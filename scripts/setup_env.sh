@@ -45,7 +45,7 @@ pins_hash() {
 stack_imports() {
   "$PY" - <<'PY' >/dev/null 2>&1
 import torch, torchvision, timm, mmcv, mmengine, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm
-import onnx, onnxscript, onnxruntime, openvino, pvt_deploy, xdist
+import onnx, onnxscript, onnxruntime, openvino, nncf, pvt_deploy, xdist
 from mmcv.ops import nms
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.]])
 nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
@@ -124,7 +124,7 @@ if ! mmcv_ok || [ "$(cat "$MMCV_TORCH" 2>/dev/null)" != "$TORCH_NOW" ]; then
   echo "$TORCH_NOW" > "$MMCV_TORCH"
 fi
 
-# pvt_mm's extras 'all' (mmdet, mmsegmentation, mmpretrain, pycocotools, onnx, onnxruntime, openvino,
+# pvt_mm's extras 'all' (mmdet, mmsegmentation, mmpretrain, pycocotools, onnx, onnxruntime, openvino, nncf,
 # tensorboard: the upstream or onedl distributions, as PVT_MM_STACK says) and 'tests', under the
 # pins; mmcv is in place already.
 log "installing pvt_mm in editable mode with its extras all and tests (setup.py, $STACK line)"
@@ -132,7 +132,7 @@ log "installing pvt_mm in editable mode with its extras all and tests (setup.py,
 
 torch_ok || die "something moved torch to $(torch_version); check requirements/constraints.txt"
 if ! stack_imports; then
-  "$PY" -c 'import torch, torchvision, timm, mmcv.ops, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm, onnx, onnxscript, onnxruntime, openvino, pvt_deploy' || true
+  "$PY" -c 'import torch, torchvision, timm, mmcv.ops, mmdet, mmseg, mmpretrain, pycocotools, pvt_mm, onnx, onnxscript, onnxruntime, openvino, nncf, pvt_deploy' || true
   die "the installed stack does not import (see the traceback above)"
 fi
 pins_hash > "$STAMP"

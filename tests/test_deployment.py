@@ -5,6 +5,7 @@ tools/test.py's predictions through onnx_infer.py and the upstream heads' post-p
 import json
 import os.path as osp
 import pickle
+import re
 
 import numpy as np
 import onnx
@@ -12,7 +13,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from conftest import PY, ROOT, TOY, run
+from conftest import PY, ROOT, TOY, metrics_of, run
 from pvt_mm import PVT
 from pvt_mm.run.deployment import (NotExportableError, export_onnx, export_rules,
                                    exportable_part, read_metadata)
@@ -111,9 +112,33 @@ def _same_detections(onnx_pred, torch_pred):
         free[np.argmax(match)] = False
 
 
+@pytest.fixture(scope='module')
+def demo_end2end(demo_run, tmp_path_factory):
+    """The demo's toy RetinaNet exported end to end once (--dynamic; checked at the two sizes
+    toy images preprocess to), shared by the runner and INT8 tests."""
+    e2e = str(tmp_path_factory.mktemp('demo_e2e') / 'retinanet_e2e.onnx')
+    out = run([PY, 'tools/deployment/export_onnx.py', osp.join(TOY, 'retinanet_pvt_t_toy.py'),
+               demo_run['checkpoint'], '--out', e2e, '--end2end', '--dynamic', '--check-shape',
+               '128', '160', '--check-shape', '96', '160', '--repeat', '1'])
+    assert 'verified' in out and 'at 96x160' in out, out[-2000:]
+    return e2e
+
+
+@pytest.fixture(scope='module')
+def fpn_end2end(trained, tmp_path_factory):
+    """The toy Semantic FPN (60 iterations) exported end to end once."""
+    from test_tools_e2e import FPN_60
+    e2e = str(tmp_path_factory.mktemp('fpn_e2e') / 'fpn_e2e.onnx')
+    out = run([PY, 'tools/deployment/export_onnx.py', osp.join(TOY, 'fpn_pvt_t_toy.py'),
+               trained(*FPN_60)['checkpoint'], '--out', e2e, '--end2end', '--dynamic',
+               '--shape', '128', '160', '--check-shape', '96', '160', '--repeat', '1'])
+    assert 'verified' in out, out[-2000:]
+    return e2e
+
+
 @pytest.mark.slow
 @pytest.mark.xdist_group('demo')
-def test_retinanet_onnx_gives_tools_tests_detections(tmp_path, demo_run):
+def test_retinanet_onnx_gives_tools_tests_detections(tmp_path, demo_run, demo_end2end):
     """The demo's 12-epoch toy RetinaNet, exported once with --dynamic, run by onnx_infer.py
     on toy images that preprocess to two sizes (128x160 and 96x160): the detections that
     tools/test.py's PyTorch model dumps for the same images."""
@@ -145,11 +170,7 @@ def test_retinanet_onnx_gives_tools_tests_detections(tmp_path, demo_run):
     # The whole predictor in one graph, run without torch: the same detections, in the
     # original image's pixels (the wide images' boxes scaled back by 200/160).
     from test_end2end import run_without_torch
-    e2e = str(tmp_path / 'retinanet_e2e.onnx')
-    out = run([PY, 'tools/deployment/export_onnx.py', config, ckpt, '--out', e2e, '--end2end',
-               '--dynamic', '--check-shape', '128', '160', '--check-shape', '96', '160',
-               '--repeat', '1'])
-    assert 'verified' in out and 'at 96x160' in out, out[-2000:]
+    e2e = demo_end2end
     for runtime in ('onnxruntime', 'openvino'):
         result = tmp_path / f'{runtime}.json'
         out = run_without_torch([e2e, *expected, '--runtime', runtime, '--json', str(result),
@@ -168,7 +189,8 @@ def test_retinanet_onnx_gives_tools_tests_detections(tmp_path, demo_run):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group('fpn_pvt_t')
-def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, trained, toy_data):
+def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, trained, toy_data,
+                                                        fpn_end2end):
     """The toy Semantic FPN trained once per test run (60 iterations), exported once with
     --dynamic: onnx_infer.py's label maps are tools/test.py's (its --out PNGs, the background
     a class) at two input sizes. Its scale heads upsample with mmseg's Upsample, whose Python
@@ -184,11 +206,7 @@ def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, trained, toy_d
                '--dynamic', '--shape', '128', '160', '--check-shape', '96', '160',
                '--check-shape', '100', '100', '--repeat', '1'])
     assert 'verified' in out, out[-2000:]
-    e2e = str(tmp_path / 'fpn_e2e.onnx')
-    out = run([PY, 'tools/deployment/export_onnx.py', config, ckpt, '--out', e2e, '--end2end',
-               '--dynamic', '--shape', '128', '160', '--check-shape', '96', '160',
-               '--repeat', '1'])
-    assert 'verified' in out, out[-2000:]
+    e2e = fpn_end2end
     from test_end2end import run_without_torch
     wide = tmp_path / 'wide'
     run([PY, 'tools/data/make_toy_data.py', '--out', str(wide), '--train', '1', '--val', '1',
@@ -214,6 +232,59 @@ def test_semantic_fpn_onnx_gives_tools_tests_label_maps(tmp_path, trained, toy_d
                                       'toy_val_00000_labels.png')).astype(np.int64)
         assert label.shape == expected.shape
         assert (label == expected).all(), (label != expected).mean()
+
+
+def _deployed_metrics(config, file, data, runtime='openvino'):
+    out = run([PY, 'tools/deployment/evaluate.py', config, file, '--runtime', runtime,
+               '--data-root', str(data)])
+    return json.loads(out.split('pvt_mm deployed metrics: ')[-1].splitlines()[0])
+
+
+def _quantize(config, ckpt, e2e, data, out_file):
+    out = run([PY, 'tools/deployment/quantize.py', config, ckpt, e2e, '--out', out_file,
+               '--data-root', str(data)])
+    assert '"precision": "int8"' in out and osp.isfile(out_file[:-4] + '.bin'), out[-2000:]
+
+
+# INT8 (NNCF, OpenVINO) beside f32 on the toy validation set, through tools/test.py's
+# evaluator. Measured (AMD EPYC, 2 cores; 32 training images calibrate): the demo RetinaNet
+# PVT-T box mAP 0.512 f32 / 0.510 int8; Semantic FPN PVT-T (60 iterations) mIoU f32 / int8
+# in docs/deployment.md. Bars: the issue's 0.02 of f32 for boxes, 2 points of mIoU.
+@pytest.mark.slow
+@pytest.mark.xdist_group('demo')
+def test_int8_retinanet_keeps_its_box_map(tmp_path, demo_run, demo_end2end):
+    from test_end2end import run_without_torch
+    config = osp.join(TOY, 'retinanet_pvt_t_toy.py')
+    data = demo_run['data'] / 'coco'
+    int8 = str(tmp_path / 'retinanet_int8.xml')
+    _quantize(config, demo_run['checkpoint'], demo_end2end, str(data) + '/', int8)
+    f32 = _deployed_metrics(config, demo_end2end, str(data) + '/')
+    # The f32 file through pvt_deploy scores what tools/test.py scored on the checkpoint.
+    tested = metrics_of((demo_run['work'] / 'test_output.txt').read_text())
+    assert abs(f32['coco/bbox_mAP'] - tested['coco/bbox_mAP']) <= 1e-3, (f32, tested)
+    q = _deployed_metrics(config, int8, str(data) + '/')
+    assert q['coco/bbox_mAP'] >= f32['coco/bbox_mAP'] - 0.02 and q['coco/bbox_mAP'] >= 0.35, \
+        (q, f32)
+    out = run_without_torch([int8, str(next((data / 'val2017').iterdir())), '--runtime',
+                             'openvino'])
+    assert 'int8 weights' in out and 'detections above 0.3' in out, out
+    out = run_without_torch([int8, str(next((data / 'val2017').iterdir()))], check=False)
+    assert 'is an OpenVINO IR (a quantised file): run it with --runtime openvino' in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group('fpn_pvt_t')
+def test_int8_semantic_fpn_keeps_its_miou(tmp_path, trained, fpn_end2end):
+    from test_tools_e2e import FPN_60
+    config = osp.join(TOY, 'fpn_pvt_t_toy.py')
+    run_ = trained(*FPN_60)
+    int8 = str(tmp_path / 'fpn_int8.xml')
+    _quantize(config, run_['checkpoint'], fpn_end2end, run_['data'], int8)
+    f32 = _deployed_metrics(config, fpn_end2end, run_['data'])
+    tested = float(re.findall(r'mIoU: ([0-9.]+)', run_['output'])[-1])
+    assert abs(f32['mIoU'] - tested) <= 0.01, (f32, tested)
+    q = _deployed_metrics(config, int8, run_['data'])
+    assert q['mIoU'] >= f32['mIoU'] - 2.0 and q['mIoU'] >= 35, (q, f32)
 
 
 @pytest.mark.slow

@@ -17,9 +17,10 @@ PARTS = ('backbone', 'raw', 'end2end')
 CLS_CONVS = ('retina_cls', 'atss_cls', 'gfl_cls')  # the dense heads' classification convs
 
 
-def _runners(path: str) -> dict[str, Any]:
+def _runners(path: str, int8_path: str | None = None) -> dict[str, Any]:
     """name -> fn(x numpy) -> list of outputs, for every runtime installed, each opened as
-    pvt_deploy opens it."""
+    pvt_deploy opens it; ``openvino_int8`` runs the quantised IR (what is float in it at
+    OpenVINO's default precision, bf16 where the CPU has it)."""
     from pvt_deploy.runtimes import open_runtime
     names = ['onnxruntime']
     try:
@@ -32,16 +33,42 @@ def _runners(path: str) -> dict[str, Any]:
         runtime, _, precision = name.partition('_')
         opened = open_runtime(path, runtime, precision=precision or None)
         runners[name] = lambda x, run=opened.run: list(run(x).values())
+    if int8_path:
+        opened = open_runtime(int8_path, 'openvino')
+        runners['openvino_int8'] = lambda x, run=opened.run: list(run(x).values())
     return runners
+
+
+def calibration_images(folder: str, shape: Sequence[int], count: int = 16) -> list[Any]:
+    """Up to ``count`` images of ``folder`` (sorted), each resized to ``shape`` (H, W) as a
+    (1, 3, H, W) float RGB 0-255 tensor: what the end-to-end graph of the race takes."""
+    import glob
+
+    import cv2
+    import torch
+    paths = sorted(p for p in glob.glob(osp.join(folder, '*'))
+                   if p.lower().endswith(('.jpg', '.jpeg', '.png')))[:count]
+    if not paths:
+        raise FileNotFoundError(f'no calibration images (.jpg, .png) in {folder}: make the toy '
+                                'set (python tools/data/make_toy_data.py) or pass another '
+                                'folder with --calib-dir.')
+    out = []
+    for p in paths:
+        image = cv2.resize(cv2.imread(p), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        out.append(torch.from_numpy(image[:, :, ::-1].transpose(2, 0, 1).copy())[None].float())
+    return out
 
 
 def race_runtimes(config: str, checkpoint: str | None = None, *,
                   shape: Sequence[int] = (800, 1333), parts: Sequence[str] = PARTS,
                   repeat: int = 5, cls_bias: float | None = None,
-                  cfg_options: dict | None = None, work_dir: str | None = None) -> dict:
+                  cfg_options: dict | None = None, work_dir: str | None = None,
+                  calib_dir: str | None = None) -> dict:
     """The record: per part, the export time and each runtime's median seconds and its
     agreement with PyTorch (largest |difference| of raw outputs; detection counts and the
-    one-to-one differences of end-to-end detections)."""
+    one-to-one differences of end-to-end detections). With ``calib_dir`` (and NNCF and
+    OpenVINO installed) each part is also quantised to INT8 (``quantize.py``'s rules),
+    calibrated on that folder's images, and timed as ``openvino_int8``."""
     import torch
 
     from ..config import load_config
@@ -69,19 +96,34 @@ def race_runtimes(config: str, checkpoint: str | None = None, *,
             module, _, names, _ = exportable_part(model, task, example=x,
                                                   backbone_only=part == 'backbone')
             modules[part] = (module, names, x)
+    calib = calibration_images(calib_dir, shape) if calib_dir else None
     record = dict(config=config, shape=list(shape), input_shape=list(x.shape[2:]),
-                  repeat=repeat, threads=torch.get_num_threads(), cls_bias=cls_bias, parts={})
+                  repeat=repeat, threads=torch.get_num_threads(), cls_bias=cls_bias,
+                  calibration=dict(folder=calib_dir, images=len(calib)) if calib else None,
+                  parts={})
     folder = work_dir or tempfile.mkdtemp(prefix='pvt_mm_runtimes_')
     for part, (module, names, inp) in modules.items():
         path = osp.join(folder, f'{part}.onnx')
         start = time.perf_counter()
         export_onnx(module, inp, path, output_names=names, dynamic=True)
         row: dict[str, Any] = dict(export_s=time.perf_counter() - start)
+        int8_path = None
+        if calib:
+            from ..deployment.quantize import quantize_model
+            with torch.no_grad():  # the part's own input made of each calibration image
+                feed_calib = [(c if part == 'end2end' else e2e.image_input(c)).numpy()
+                              for c in calib]
+            start = time.perf_counter()
+            quantized, _ = quantize_model(path, feed_calib)
+            row['quantize_s'] = time.perf_counter() - start
+            import openvino as ov
+            int8_path = osp.join(folder, f'{part}_int8.xml')
+            ov.save_model(quantized, int8_path, compress_to_fp16=False)
         with torch.no_grad():
             ref, row['pytorch_s'] = timed(lambda: module(inp), repeat)
         ref = (ref,) if isinstance(ref, torch.Tensor) else tuple(ref)
         feed = inp.numpy()
-        for runtime, run in _runners(path).items():
+        for runtime, run in _runners(path, int8_path).items():
             outs, row[f'{runtime}_s'] = timed(lambda: run(feed), repeat)
             row[f'{runtime}_ratio'] = row[f'{runtime}_s'] / row['pytorch_s']
             if names[:3] == DETECTIONS:
@@ -102,7 +144,8 @@ def race_runtimes(config: str, checkpoint: str | None = None, *,
 def format_table(record: dict) -> str:
     """The record as a Markdown table: seconds, and the ratio to PyTorch's."""
     first = next(iter(record['parts'].values()))
-    runtimes = [k[:-2] for k in first if k.endswith('_s') and k not in ('export_s', 'pytorch_s')]
+    runtimes = [k[:-2] for k in first
+                if k.endswith('_s') and k not in ('export_s', 'quantize_s', 'pytorch_s')]
     lines = ['| part | export | PyTorch (eager) | ' + ' | '.join(runtimes) + ' |',
              '| --- ' * (3 + len(runtimes)) + '|']
     for part, row in record['parts'].items():
