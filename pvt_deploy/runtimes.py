@@ -44,8 +44,10 @@ def is_openvino_ir(path: str) -> bool:
     return path.lower().endswith('.xml')
 
 
-def ort_session(path: str, threads: int | None = None, optimise: bool = True) -> Any:
-    """onnxruntime's CPU session of ``path``."""
+def ort_session(path: str, threads: int | None = None, optimise: bool = True,
+                fuse: bool = False) -> Any:
+    """onnxruntime's CPU session of ``path``; with ``fuse``, its attention run by
+    onnxruntime's fused kernel (:mod:`pvt_deploy.ort_fusion`, the file is not changed)."""
     if is_openvino_ir(path):
         raise ValueError(f'{path} is an OpenVINO IR (a quantised file): run it with '
                          '--runtime openvino.')
@@ -55,17 +57,26 @@ def ort_session(path: str, threads: int | None = None, optimise: bool = True) ->
         options.intra_op_num_threads = threads
     if not optimise:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    return ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    source: Any = path
+    if fuse:
+        import onnx
+
+        from .ort_fusion import fuse_attention
+        proto, fused = fuse_attention(onnx.load(path))
+        if fused:
+            source = proto.SerializeToString()
+    return ort.InferenceSession(source, options, providers=['CPUExecutionProvider'])
 
 
 class OnnxRuntime(Runtime):
-    """onnxruntime's CPU execution provider."""
+    """onnxruntime's CPU execution provider, the attention in its fused kernel
+    (:mod:`pvt_deploy.ort_fusion`)."""
 
     name = 'onnxruntime'
 
     def __init__(self, path: str, threads: int | None = None, precision: str | None = None) -> None:
         super().__init__(path, threads, precision)
-        self.session = ort_session(path, threads)
+        self.session = ort_session(path, threads, fuse=True)
         self._names = [o.name for o in self.session.get_outputs()]
 
     @property

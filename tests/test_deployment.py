@@ -70,6 +70,24 @@ def test_backbone_matches_pytorch_at_other_sizes(exported_backbone, size):
         assert np.abs(o - r.numpy()).max() <= FEATURE_ATOL, level
 
 
+def test_onnxruntime_runs_every_attention_fused(exported_backbone):
+    """The runner's onnxruntime session (pvt_deploy.runtimes.OnnxRuntime) runs each of
+    PVT-Tiny's 8 attentions as com.microsoft.MultiHeadAttention: the same pyramid as the
+    standard graph, within the bar onnxruntime is held to against PyTorch."""
+    from pvt_deploy.ort_fusion import fuse_attention
+    from pvt_deploy.runtimes import open_runtime
+    _, path, _ = exported_backbone
+    proto, fused = fuse_attention(onnx.load(path))
+    assert fused == 8 and sum(n.op_type == 'MultiHeadAttention' for n in proto.graph.node) == 8
+    assert not any(n.op_type == 'Softmax' for n in proto.graph.node)
+    plain = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    runtime = open_runtime(path, 'onnxruntime')
+    x = torch.randn(1, 3, 250, 333, generator=torch.Generator().manual_seed(2)).numpy()
+    for level, (a, b) in enumerate(zip(plain.run(None, {'input': x}), runtime.run(x).values())):
+        assert np.abs(a - b).max() <= FEATURE_ATOL, level
+    assert onnx.load(path).graph.node[0].op_type != 'MultiHeadAttention'  # the file as written
+
+
 def test_too_small_input(exported_backbone):
     """PyTorch names the minimum; onnxruntime fails in the position-embedding resize (the
     docs/deployment.md says so): 16 px leaves stage 4 with an empty grid."""

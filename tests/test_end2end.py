@@ -371,7 +371,7 @@ def test_runner_without_torch_classifies_as_pytorch(tmp_path):
     metadata = install_pvt_deploy_alone(alone)
     requires = {ln.split(':', 1)[1].split(';')[0].strip() for ln in metadata.splitlines()
                 if ln.startswith('Requires-Dist:') and 'extra ==' not in ln}
-    assert requires == {'numpy', 'onnxruntime', 'opencv-python-headless'}, requires
+    assert requires == {'numpy', 'onnx', 'onnxruntime', 'opencv-python-headless'}, requires
     assert not osp.exists(alone / 'pvt_mm') and osp.exists(alone / 'pvt_deploy' / 'schema.py')
     output = run_without_torch([out, path, '--json', str(result), '--out-dir',
                                 str(tmp_path / 'drawn')], installed=alone)
