@@ -27,8 +27,9 @@ def _static_dims(value: str, shapes: dict[str, list]) -> list | None:
 
 
 def fuse_attention(proto: Any) -> tuple[Any, int]:
-    """``proto`` with each ``Softmax(Q*c @ K^T*c) @ V`` (4-D, heads second) written as one
-    ``com.microsoft.MultiHeadAttention``; returns the model and how many were fused."""
+    """``proto`` with each ``Softmax((Q c1) @ (K^T c2) c3) @ V`` (4-D, heads second; each
+    scalar scale optional) written as one ``com.microsoft.MultiHeadAttention``; returns the
+    model and how many were fused."""
     import onnx
     from onnx import helper, numpy_helper
     graph = proto.graph
@@ -50,23 +51,38 @@ def fuse_attention(proto: Any) -> tuple[Any, int]:
             consumers.setdefault(i, []).append(n)
     replace: dict[int, list] = {}  # id of the final MatMul -> nodes written in its place
     drop: set[int] = set()
+
+    def peel(value: str) -> tuple[str, float, Any]:
+        """(what ``value`` scales, the scalar, the Mul node) when it is a product with a
+        scalar constant, else (value, 1, None)."""
+        node = producer.get(value)
+        if node is not None and node.op_type == 'Mul':
+            for i in (0, 1):
+                c = _scalar(node.input[1 - i], constants)
+                if c is not None:
+                    return node.input[i], c, node
+        return value, 1.0, None
+
     for softmax in [n for n in graph.node if n.op_type == 'Softmax']:
-        scores = producer.get(softmax.input[0])
         users = consumers.get(softmax.output[0], [])
-        if scores is None or scores.op_type != 'MatMul' or len(users) != 1 \
-                or users[0].op_type != 'MatMul' or users[0].input[0] != softmax.output[0]:
-            continue
         axis = next((helper.get_attribute_value(a) for a in softmax.attribute
                      if a.name == 'axis'), -1)
-        qs, ks = (producer.get(i) for i in scores.input)
-        if axis not in (-1, 3) or qs is None or ks is None or qs.op_type != 'Mul' \
-                or ks.op_type != 'Mul':
+        if axis not in (-1, 3) or len(users) != 1 or users[0].op_type != 'MatMul' \
+                or users[0].input[0] != softmax.output[0]:
             continue
-        cq, ck = _scalar(qs.input[1], constants), _scalar(ks.input[1], constants)
-        q4, kt4, v4, out4 = qs.input[0], ks.input[0], users[0].input[1], users[0].output[0]
+        # Softmax((Q c1) @ (K^T c2) c3) @ V: the exporter's SDPA form scales Q and K^T, the
+        # explicit form the product.
+        value, c3, outer = peel(softmax.input[0])
+        scores = producer.get(value)
+        if scores is None or scores.op_type != 'MatMul' \
+                or len(consumers.get(scores.output[0], [])) != 1 \
+                or (outer is not None and len(consumers.get(outer.output[0], [])) != 1):
+            continue
+        q4, cq, qs = peel(scores.input[0])
+        kt4, ck, ks = peel(scores.input[1])
+        v4, out4 = users[0].input[1], users[0].output[0]
         dims = _static_dims(q4, shapes)
-        if cq is None or ck is None or dims is None or dims[1] is None or dims[3] is None \
-                or len(consumers.get(scores.output[0], [])) != 1:
+        if dims is None or dims[1] is None or dims[3] is None:
             continue
         heads, size = dims[1], dims[3]
         tag = softmax.name or softmax.output[0]
@@ -84,14 +100,14 @@ def fuse_attention(proto: Any) -> tuple[Any, int]:
             helper.make_node('Reshape', [f'{tag}_v_t', flat], [f'{tag}_v']),
             helper.make_node('MultiHeadAttention', [f'{tag}_q', f'{tag}_k', f'{tag}_v'],
                              [f'{tag}_attn'], domain='com.microsoft', num_heads=heads,
-                             scale=cq * ck, name=f'{tag}_mha'),
+                             scale=cq * ck * c3, name=f'{tag}_mha'),
             helper.make_node('Reshape', [f'{tag}_attn', split], [f'{tag}_attn_heads']),
             helper.make_node('Transpose', [f'{tag}_attn_heads'], [out4], perm=[0, 2, 1, 3]),
         ]
         replace[id(users[0])] = nodes
-        drop.update({id(softmax), id(scores)})
+        drop.update({id(softmax), id(scores)} | ({id(outer)} if outer is not None else set()))
         for mul in (qs, ks):  # the scaling products, when nothing else reads them
-            if len(consumers.get(mul.output[0], [])) == 1:
+            if mul is not None and len(consumers.get(mul.output[0], [])) == 1:
                 drop.add(id(mul))
     if not replace:
         return proto, 0

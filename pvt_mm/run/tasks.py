@@ -121,6 +121,12 @@ class Task:
         visualizer.add_datasample('demo', picture, data_sample=sample, draw_gt=False,
                                   show=False, out_file=out_file, **kwargs)
 
+    def attach_deployed(self, sample: Any, pred: Any) -> None:
+        """A ``pvt_deploy`` prediction (original image's pixels) put on the dataset's data
+        sample where the task's metric reads it (tools/deployment/evaluate.py)."""
+        raise ValueError(f'evaluating a deployed {self.name} file is not supported: '
+                         'detectors and segmentors are.')
+
     def summary(self, result: Any, dataset_meta: dict, options: Any, drawn: Any) -> str:
         """What the demo prints about the prediction."""
         return ''
@@ -215,6 +221,17 @@ class Detection(Task):
                        text_color=(255, 255, 255), line_width=3)
         return drawn, vis_cfg, dict(pred_score_thr=options.score_thr)
 
+    def attach_deployed(self, sample, pred):
+        import numpy as np
+        from mmengine.structures import InstanceData
+        instances = InstanceData()
+        instances.bboxes = torch.from_numpy(np.asarray(pred.boxes, np.float32).reshape(-1, 4))
+        instances.scores = torch.from_numpy(np.asarray(pred.scores, np.float32))
+        instances.labels = torch.from_numpy(np.asarray(pred.labels, np.int64))
+        if pred.masks is not None:
+            instances.masks = torch.from_numpy(np.asarray(pred.masks, bool))
+        sample.pred_instances = instances
+
     def summary(self, result, dataset_meta, options, drawn):
         inst = result.pred_instances
         keep = inst.scores >= options.score_thr
@@ -268,6 +285,12 @@ class Segmentation(Task):
         from mmseg.apis import inference_model
         model.dataset_meta = dataset_meta
         return model, lambda image: inference_model(model, image)
+
+    def attach_deployed(self, sample, pred):
+        import numpy as np
+        from mmengine.structures import PixelData
+        sample.pred_sem_seg = PixelData(
+            data=torch.from_numpy(np.asarray(pred.labels, np.int64))[None])
 
     def drawing(self, result, scale, options):
         from mmengine.structures import PixelData

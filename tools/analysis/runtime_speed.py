@@ -8,10 +8,11 @@ Each part is exported with --dynamic (the backbone; the network to its raw outpu
 end-to-end graph, decoding and NMS included), then timed in PyTorch, onnxruntime and, when
 installed, OpenVINO in f32 and bf16 and, quantised by NNCF (tools/deployment/quantize.py's
 rules, calibrated on the images of --calib-dir resized to --shape), in int8, on one image of
---shape (the raw parts on the tensor its preprocessing makes), median of --repeat runs after a warm-up. Prints a Markdown table of
-seconds, ratios to PyTorch and largest differences; --out writes the record as JSON. Without a
-CHECKPOINT the weights are random; --cls-bias sets a detector's classification biases (0:
-every candidate reaches the NMS, the slowest post-processing).
+--shape (the raw parts on the tensor its preprocessing makes), median of --repeat runs after a
+warm-up. Prints a Markdown table of seconds, ratios to PyTorch and largest differences; --out
+writes the record as JSON. Without a CHECKPOINT the weights are random; --cls-bias sets a
+detector's classification biases (0: every candidate reaches the NMS, the slowest
+post-processing).
 """
 import argparse
 import json

@@ -9,30 +9,6 @@ checkpoint the file was exported from.
 """
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-
-def _attach(sample: Any, pred: Any) -> None:
-    """The runner's prediction put on the dataset's data sample where the metric reads it."""
-    import torch
-    from mmengine.structures import InstanceData, PixelData
-    if pred.task == 'det':
-        instances = InstanceData()
-        instances.bboxes = torch.from_numpy(np.asarray(pred.boxes, np.float32).reshape(-1, 4))
-        instances.scores = torch.from_numpy(np.asarray(pred.scores, np.float32))
-        instances.labels = torch.from_numpy(np.asarray(pred.labels, np.int64))
-        if pred.masks is not None:
-            instances.masks = torch.from_numpy(np.asarray(pred.masks, bool))
-        sample.pred_instances = instances
-    elif pred.task == 'seg':
-        sample.pred_sem_seg = PixelData(data=torch.from_numpy(
-            np.asarray(pred.labels, np.int64))[None])
-    else:
-        raise ValueError(f'evaluating a deployed {pred.task!r} file is not supported: '
-                         'detectors and segmentors are.')
-
 
 def evaluate_deployed(config: str, file: str, *, runtime: str = 'onnxruntime',
                       precision: str | None = 'f32', threads: int | None = None,
@@ -59,7 +35,7 @@ def evaluate_deployed(config: str, file: str, *, runtime: str = 'onnxruntime',
     count = len(dataset) if limit is None else min(limit, len(dataset))
     for i in range(count):
         sample = dataset[i]['data_samples']
-        _attach(sample, model.predict(sample.img_path))
+        task.attach_deployed(sample, model.predict(sample.img_path))
         evaluator.process(data_samples=[sample], data_batch=None)
     return evaluator.evaluate(count)
 

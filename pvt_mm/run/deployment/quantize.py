@@ -22,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
-# Operation types kept in float inside the network part, and why (docs/deployment.md has the
-# measurements): none by default; NNCF's transformer model type already keeps the
-# attention's softmax and the normalisations' statistics in float.
+# Operation types kept in float inside the network part (NNCF's ignored types), each with why.
+# None: NNCF's transformer model type puts its quantisers on the inputs of convolutions and
+# matrix products (and the reshapes and resizes in front of them) only, so the attention's
+# Softmax, LayerNorm (OpenVINO's MVN) and GELU are float already; naming any of them changed
+# no pyramid level's error (docs/deployment.md, tools/analysis/int8_agreement.py).
 FLOAT_OPS: dict[str, str] = {}
 WEIGHTED = ('Convolution', 'GroupConvolution', 'MatMul')
 # Inputs a network path does not follow: the box coordinates an RoI extractor reads.
