@@ -234,18 +234,20 @@ def test_a_convolutions_backward_counts_twice_its_forward_grouped_or_not(groups)
 
 
 @pytest.mark.slow
-def test_runtime_speed_times_every_part_in_every_runtime(tmp_path, capsys):
+def test_runtime_speed_times_every_part_in_every_runtime(tmp_path, capsys, toy_data):
     """tools/analysis/runtime_speed.py on the toy RetinaNet (random weights, classification
     biases at 0 so that NMS has work): each part in PyTorch, onnxruntime and OpenVINO f32 /
-    bf16, the same detections end to end in f32, and the record on disk."""
+    bf16 / int8 (calibrated on the toy images), the same detections end to end in f32, and
+    the record on disk."""
     out = tmp_path / 'record.json'
     load_tool('tools/analysis/runtime_speed.py').main([
         osp.join(TOY, 'retinanet_pvt_t_toy.py'), '--shape', '256', '256', '--repeat', '1',
-        '--cls-bias', '0', '--out', str(out)])
+        '--cls-bias', '0', '--out', str(out),
+        '--calib-dir', str(toy_data / 'coco' / 'val2017')])
     record = json.load(open(out))
     assert list(record['parts']) == ['backbone', 'raw', 'end2end']
     for part, row in record['parts'].items():
-        for runtime in ('onnxruntime', 'openvino_f32', 'openvino_bf16'):
+        for runtime in ('onnxruntime', 'openvino_f32', 'openvino_bf16', 'openvino_int8'):
             assert row[f'{runtime}_s'] > 0 and row[f'{runtime}_ratio'] > 0, (part, runtime)
         # f32 runtimes agree with PyTorch to rounding (outputs of magnitude ~10 here).
         for runtime in ('onnxruntime', 'openvino_f32'):
