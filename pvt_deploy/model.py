@@ -82,11 +82,11 @@ class Model:
         if runtime == 'onnxruntime':  # one session reads the file and its metadata
             self.runtime = open_runtime(path, runtime, threads, precision)
             metadata = self.runtime.metadata
+            self.meta = read_end2end(metadata, path)
         else:  # the record checked before the runtime compiles the graph
             metadata = file_metadata(path)
-            read_end2end(metadata, path)
+            self.meta = read_end2end(metadata, path)
             self.runtime = open_runtime(path, runtime, threads, precision)
-        self.meta = read_end2end(metadata, path)
         self.quantization = read_precision(metadata, path)
         # the weights' precision (int8 for a quantised file), then the runtime's for the rest
         self.weights = self.quantization['precision']
